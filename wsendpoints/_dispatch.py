@@ -1,0 +1,76 @@
+"""Running one connection: its task group, and the one place a failure becomes a close code.
+
+Endpoints and function views both hand their handler to `serve`. Whatever ends
+the handler - it returns, the client leaves, a message is rejected, the handler
+or one of the connection's background tasks raises, or the whole connection is
+cancelled - the connection leaves `serve` closed, with ``ws.close_code`` saying
+how it ended, and every task it started has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from .exceptions import CloseCode, WebSocketDisconnect
+from .websockets import ConnectionState, WebSocket
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+logger = logging.getLogger("wsendpoints")
+
+# Closing while cancelled must not wait on a stuck client forever.
+_CLOSE_TIMEOUT = 5.0
+
+
+async def serve(ws: WebSocket, handler: Callable[[], Awaitable[None]], name: str) -> None:
+    """Run ``handler`` for ``ws`` inside the connection's task group, then close ``ws``."""
+    error: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            ws._task_group = tg
+            try:
+                await handler()
+            except Exception as exc:
+                # Caught inside the group so that the background tasks are
+                # cancelled and the traceback is the handler's own.
+                error = exc
+            tg.cancel_scope.cancel()
+    except BaseException as exc:
+        leaves = _leaves(exc)
+        if any(isinstance(leaf, anyio.get_cancelled_exc_class()) for leaf in leaves):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                await _end(ws, None, name, CloseCode.GOING_AWAY)
+            raise
+        # A background task failed: the first failure that is not a disconnect decides.
+        error = next((leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)), leaves[0])
+    finally:
+        ws._task_group = None
+    await _end(ws, error, name)
+
+
+async def _end(
+    ws: WebSocket, error: BaseException | None, name: str, code: int = CloseCode.NORMAL_CLOSURE
+) -> None:
+    reason = ""
+    if isinstance(error, WebSocketDisconnect):
+        code, reason = error.code, error.reason
+    elif error is not None:
+        code = CloseCode.INTERNAL_ERROR
+        logger.error("error in %s on %s; closing with 1011", name, ws.path, exc_info=error)
+    state = ws.connection_state
+    if state is ConnectionState.CONNECTING:
+        # Never accepted: refuse the handshake. A failure is the server's (500).
+        await ws._refuse(500 if error is not None and code == CloseCode.INTERNAL_ERROR else 403, code)
+    elif state is ConnectionState.CONNECTED:
+        await ws.close(code, reason)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]

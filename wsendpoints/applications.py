@@ -1,0 +1,245 @@
+"""`API`: the ASGI application that holds the WebSocket routes, the mounts and the lifespan hooks."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal, TypeVar
+
+from .codecs import Codec
+from .endpoints import WebSocketEndpoint
+from .exceptions import CloseCode, ConfigurationError
+from .routing import ASGIApp, Mount, Route
+from .views import FunctionView
+from .websockets import Receive, Scope, Send, WebSocket
+
+__all__ = ["API"]
+
+logger = logging.getLogger("wsendpoints")
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+Hook = Callable[[], Any]
+LifespanEvent = Literal["startup", "shutdown"]
+
+
+class API:
+    """An ASGI 3 application serving WebSocket endpoints.
+
+    WebSocket connections go to the first route whose pattern matches, then to
+    the first mount whose prefix does; with no match the handshake is refused
+    (HTTP 404 where the server can send a response, 403 otherwise). HTTP
+    requests go to the mounts, or get 404.
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self.mounts: list[Mount] = []
+        self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
+
+    # -- registration --------------------------------------------------------------
+
+    def websocket_route(
+        self,
+        path: str,
+        *,
+        value_type: str | Codec | None = None,
+        receive_type: str | Codec | None = None,
+        send_type: str | Codec | None = None,
+        catch_disconnect: bool | None = None,
+        caught_close_codes: Iterable[int] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated view function (or endpoint class) at ``path``.
+
+        Options left out keep their defaults: ``"text"`` both ways and every
+        close code silenced by ``async with ws`` for views; the class
+        attributes for endpoints. See `add_websocket`.
+        """
+
+        def register(handler: Handler) -> Handler:
+            self.add_websocket(
+                path,
+                handler,
+                value_type=value_type,
+                receive_type=receive_type,
+                send_type=send_type,
+                catch_disconnect=catch_disconnect,
+                caught_close_codes=caught_close_codes,
+            )
+            return handler
+
+        return register
+
+    def add_websocket(
+        self,
+        path: str,
+        endpoint: type[WebSocketEndpoint] | Callable[..., Awaitable[None]],
+        *,
+        value_type: str | Codec | None = None,
+        receive_type: str | Codec | None = None,
+        send_type: str | Codec | None = None,
+        catch_disconnect: bool | None = None,
+        caught_close_codes: Iterable[int] | None = None,
+    ) -> None:
+        """Serve ``endpoint``, a `WebSocketEndpoint` subclass or an async view function, at ``path``.
+
+        - ``value_type`` sets both ``receive_type`` and ``send_type``: a codec
+          name (``"text"``, ``"bytes"``, ``"json"``, ``"msgpack"``, ``"auto"``
+          or a registered one) or a codec instance.
+        - ``catch_disconnect`` (views only): whether ``async with ws`` silences
+          `WebSocketDisconnect`; ``caught_close_codes`` is the finer form, the
+          codes it silences.
+
+        Unknown type names, non-async views and malformed paths raise
+        `ConfigurationError` here, not on the first connection.
+        """
+        app: ASGIApp
+        if isinstance(endpoint, type):
+            if not issubclass(endpoint, WebSocketEndpoint):
+                raise ConfigurationError(f"{endpoint.__qualname__} is not a WebSocketEndpoint subclass")
+            if catch_disconnect is not None or caught_close_codes is not None:
+                raise ConfigurationError(
+                    "catch_disconnect and caught_close_codes apply to function views; "
+                    "an endpoint learns of disconnects in on_disconnect"
+                )
+            app = _configured(endpoint, value_type, receive_type, send_type)
+        elif callable(endpoint):
+            app = FunctionView(
+                endpoint,
+                value_type=value_type,
+                receive_type=receive_type or "text",
+                send_type=send_type or "text",
+                catch_disconnect=True if catch_disconnect is None else catch_disconnect,
+                caught_close_codes=caught_close_codes,
+            )
+        else:
+            raise ConfigurationError(
+                f"{endpoint!r} is neither a WebSocketEndpoint subclass nor a view function"
+            )
+        self.routes.append(Route(path, app))
+
+    def mount(self, prefix: str, app: ASGIApp) -> None:
+        """Send HTTP requests and unrouted WebSocket connections under ``prefix`` to ``app``.
+
+        ``app`` sees the full ``path`` and ``root_path`` extended by ``prefix``
+        (the ASGI convention Starlette and FastAPI follow). Its lifespan is not run.
+        """
+        self.mounts.append(Mount(prefix, app))
+
+    def on(self, event: LifespanEvent) -> Callable[[Handler], Handler]:
+        """Register the decorated function to run at ``"startup"`` or ``"shutdown"``.
+
+        Hooks run in the order they were registered; they may be sync or async.
+        A failing startup hook stops the server from starting.
+        """
+        if event not in self._hooks:
+            raise ConfigurationError(f"unknown lifespan event {event!r}; expected 'startup' or 'shutdown'")
+
+        def register(hook: Handler) -> Handler:
+            self._hooks[event].append(hook)
+            return hook
+
+        return register
+
+    # -- serving ---------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = _route_path(scope)
+        if kind == "websocket":
+            for route in self.routes:
+                params = route.match(path)
+                if params is not None:
+                    await route.app(
+                        {**scope, "path_params": {**scope.get("path_params", {}), **params}}, receive, send
+                    )
+                    return
+        for mount in self.mounts:
+            if mount.match(path):
+                await mount.app(
+                    {**scope, "root_path": scope.get("root_path", "") + mount.prefix}, receive, send
+                )
+                return
+        if kind == "websocket":
+            logger.info("refused WebSocket connection to %s: no route", scope["path"])
+            ws = WebSocket(scope, receive, send)
+            if await ws._receive_connect():
+                await ws._refuse(404, CloseCode.NORMAL_CLOSURE)
+        elif kind == "http":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"Not Found"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        for event in ("startup", "shutdown"):
+            await receive()
+            failure = await self._run_hooks(event)
+            if failure is not None:
+                await send({"type": f"lifespan.{event}.failed", "message": failure})
+                return
+            await send({"type": f"lifespan.{event}.complete"})
+
+    async def _run_hooks(self, event: str) -> str | None:
+        failure = None
+        for hook in self._hooks[event]:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("%s hook %s failed", event, getattr(hook, "__qualname__", hook))
+                failure = traceback.format_exc()
+                if event == "startup":
+                    # Later startup hooks may rely on this one; shutdown hooks
+                    # are independent clean-ups and all get their chance.
+                    break
+        return failure
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+        """Serve with uvicorn; ``options`` go to ``uvicorn.run``."""
+        import uvicorn
+
+        uvicorn.run(self, host=host, port=port, **options)
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+def _configured(
+    endpoint: type[WebSocketEndpoint],
+    value_type: str | Codec | None,
+    receive_type: str | Codec | None,
+    send_type: str | Codec | None,
+) -> type[WebSocketEndpoint]:
+    """``endpoint`` with the route's type options in place of its class attributes."""
+    options: dict[str, Any] = {}
+    if receive_type is not None or send_type is not None:
+        current_receive, current_send = endpoint._codecs
+        options = {
+            "value_type": None,
+            "receive_type": receive_type or current_receive,
+            "send_type": send_type or current_send,
+        }
+    if value_type is not None:
+        options["value_type"] = value_type
+    if not options:
+        return endpoint
+    return type(
+        endpoint.__name__,
+        (endpoint,),
+        {**options, "__module__": endpoint.__module__, "__qualname__": endpoint.__qualname__},
+    )

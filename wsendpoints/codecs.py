@@ -1,0 +1,201 @@
+"""Codecs: how a WebSocket message becomes a Python value and back.
+
+A codec is any object with three members (see `Codec`):
+
+- ``frame``: which frame it reads, ``"text"``, ``"bytes"`` or ``"any"``.
+  A frame of another kind closes the connection with 1003.
+- ``decode(data)``: turns the frame's payload (``str`` for text frames, ``bytes``
+  for binary ones) into a value. It raises ``ValueError`` for a payload it cannot
+  decode, which closes the connection with 1007. Any other exception is a bug in
+  the codec and closes with 1011.
+- ``encode(value)``: turns a value into ``str`` (sent as a text frame) or
+  ``bytes`` (sent as a binary frame). It raises ``TypeError`` for a value it
+  cannot encode; that is the application's error and closes with 1011.
+
+Codecs are looked up by name once, when a route is registered, and their
+methods are bound once per connection; nothing is looked up per message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgpack
+import ujson
+
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "AutoCodec",
+    "BytesCodec",
+    "Codec",
+    "Frame",
+    "JSONCodec",
+    "MsgPackCodec",
+    "TextCodec",
+    "codec_names",
+    "message_codecs",
+    "register_codec",
+    "resolve_codec",
+]
+
+Frame = Literal["text", "bytes", "any"]
+_FRAMES = ("text", "bytes", "any")
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """The codec protocol. Any object with these members is a codec."""
+
+    frame: Frame
+
+    def decode(self, data: Any) -> Any:
+        """Turn a received payload into a value; raise ``ValueError`` if it cannot."""
+        ...
+
+    def encode(self, value: Any) -> str | bytes:
+        """Turn a value into a payload: ``str`` for a text frame, ``bytes`` for a binary one."""
+        ...
+
+
+class TextCodec:
+    """Text frames as ``str``."""
+
+    frame: Frame = "text"
+
+    def decode(self, data: str) -> str:
+        return data
+
+    def encode(self, value: Any) -> str:
+        if type(value) is not str:
+            raise TypeError(f"the text codec sends str, not {type(value).__name__}")
+        return value
+
+
+class BytesCodec:
+    """Binary frames as ``bytes``."""
+
+    frame: Frame = "bytes"
+
+    def decode(self, data: bytes) -> bytes:
+        return data
+
+    def encode(self, value: Any) -> bytes:
+        if type(value) is bytes:
+            return value
+        if isinstance(value, (bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(f"the bytes codec sends bytes, not {type(value).__name__}")
+
+
+class AutoCodec:
+    """Text frames as ``str`` and binary frames as ``bytes``, both ways.
+
+    For relays and echo services that pass messages on as they came.
+    """
+
+    frame: Frame = "any"
+
+    def decode(self, data: str | bytes) -> str | bytes:
+        return data
+
+    def encode(self, value: Any) -> str | bytes:
+        if isinstance(value, (str, bytes)):
+            return value
+        if isinstance(value, (bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(f"the auto codec sends str or bytes, not {type(value).__name__}")
+
+
+class JSONCodec:
+    """JSON in text frames, with ujson."""
+
+    frame: Frame = "text"
+
+    def decode(self, data: str) -> Any:
+        # ujson.JSONDecodeError is a ValueError: exactly the "cannot decode" signal.
+        return ujson.loads(data)
+
+    def encode(self, value: Any) -> str:
+        # Text frames are UTF-8 already, so escaping non-ASCII or "/" only inflates them.
+        return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+
+
+class MsgPackCodec:
+    """MessagePack in binary frames."""
+
+    frame: Frame = "bytes"
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            return msgpack.unpackb(data)
+        except Exception as exc:
+            # msgpack reports malformed input with several unrelated exception
+            # types (ValueError, UnpackException, TypeError for unhashable keys);
+            # the codec protocol has a single one for "cannot decode".
+            raise ValueError(f"invalid msgpack payload: {exc or type(exc).__name__}") from exc
+
+    def encode(self, value: Any) -> bytes:
+        packed: bytes = msgpack.packb(value)
+        return packed
+
+
+_registry: dict[str, Codec] = {
+    "text": TextCodec(),
+    "bytes": BytesCodec(),
+    "auto": AutoCodec(),
+    "json": JSONCodec(),
+    "msgpack": MsgPackCodec(),
+}
+
+
+def codec_names() -> list[str]:
+    """The names of every registered codec, sorted."""
+    return sorted(_registry)
+
+
+def register_codec(name: str, codec: Codec) -> None:
+    """Register ``codec`` under ``name``, so routes can say ``value_type=name``.
+
+    Names are global to the process; registering a name twice is refused.
+    """
+    _check_codec(codec)
+    if name in _registry:
+        raise ConfigurationError(f"a codec named {name!r} is already registered")
+    _registry[name] = codec
+
+
+def resolve_codec(codec: str | Codec) -> Codec:
+    """Return the codec a route option names: a registered name or a codec instance."""
+    if isinstance(codec, str):
+        try:
+            return _registry[codec]
+        except KeyError:
+            raise ConfigurationError(
+                f"unknown message type {codec!r}; expected one of {', '.join(codec_names())} "
+                "or a codec instance"
+            ) from None
+    _check_codec(codec)
+    return codec
+
+
+def _check_codec(codec: object) -> None:
+    if isinstance(codec, type):
+        raise ConfigurationError(f"pass a codec instance, not the class {codec.__name__}")
+    if not isinstance(codec, Codec):
+        raise ConfigurationError(
+            f"{codec!r} is not a codec: it needs a 'frame' attribute and 'encode'/'decode' methods"
+        )
+    if codec.frame not in _FRAMES:
+        raise ConfigurationError(
+            f"codec {codec!r} has frame {codec.frame!r}; expected one of {', '.join(_FRAMES)}"
+        )
+
+
+def message_codecs(
+    value_type: str | Codec | None, receive_type: str | Codec, send_type: str | Codec
+) -> tuple[Codec, Codec]:
+    """The (receive, send) codecs that route options name; ``value_type`` sets both."""
+    if value_type is not None:
+        receive_type = send_type = value_type
+    return resolve_codec(receive_type), resolve_codec(send_type)

@@ -1,0 +1,98 @@
+"""`WebSocketEndpoint`: a class whose hooks handle one connection each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any, ClassVar
+
+import anyio
+
+from ._dispatch import serve
+from .codecs import Codec, message_codecs
+from .exceptions import CloseCode
+from .websockets import ConnectionState, Receive, Scope, Send, WebSocket
+
+__all__ = ["WebSocketEndpoint"]
+
+logger = logging.getLogger("wsendpoints")
+
+
+class WebSocketEndpoint:
+    """Subclass and override the hooks; one instance serves one connection.
+
+    - ``on_connect(ws)`` runs first. The default accepts. If an override returns
+      having neither accepted nor closed, the connection is accepted for it;
+      closing here refuses the handshake.
+    - ``on_receive(ws, message)`` runs for each message, in order, decoded with
+      ``receive_type``. ``ws.send()`` encodes with ``send_type``.
+    - ``on_disconnect(ws, close_code)`` runs exactly once for every connection
+      whose ``on_connect`` ran, whatever ended it, shielded from cancellation.
+
+    ``value_type``, ``receive_type`` and ``send_type`` mean what the route options
+    of the same names mean. Tasks started in ``ws.task_group`` are cancelled when
+    the connection ends. An exception in a hook closes the connection with 1011
+    and is logged with its traceback.
+
+    An endpoint class is itself an ASGI application: ``await Endpoint(scope,
+    receive, send)`` serves one connection, so it can be mounted in other
+    frameworks (a Starlette ``WebSocketRoute``, for instance).
+    """
+
+    value_type: ClassVar[str | Codec | None] = None
+    receive_type: ClassVar[str | Codec] = "text"
+    send_type: ClassVar[str | Codec] = "text"
+
+    _codecs: ClassVar[tuple[Codec, Codec]] = message_codecs(None, "text", "text")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Resolved when the class is defined, so an unknown type fails at import.
+        cls._codecs = message_codecs(cls.value_type, cls.receive_type, cls.send_type)
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        receive_codec, send_codec = self._codecs
+        self.websocket = WebSocket(scope, receive, send, receive_type=receive_codec, send_type=send_codec)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.dispatch().__await__()
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        """Handle one message. The default does nothing."""
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        """Clean up after the connection. The default does nothing."""
+
+    async def dispatch(self) -> None:
+        """Serve the connection: the hooks, the receive loop, and the cleanup."""
+        ws = self.websocket
+        if not await ws._receive_connect():
+            return
+        connected = False
+
+        async def session() -> None:
+            nonlocal connected
+            connected = True
+            await self.on_connect(ws)
+            state = ws.connection_state
+            if state is ConnectionState.CONNECTING:
+                await ws.accept()
+            elif state is not ConnectionState.CONNECTED:
+                return
+            receive = ws.receive
+            on_receive = self.on_receive
+            while True:
+                await on_receive(ws, await receive())
+
+        try:
+            await serve(ws, session, type(self).__qualname__)
+        finally:
+            if connected:
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self.on_disconnect(ws, ws.close_code or CloseCode.ABNORMAL_CLOSURE)
+                    except Exception:
+                        logger.exception("error in %s.on_disconnect on %s", type(self).__qualname__, ws.path)

@@ -1,0 +1,124 @@
+"""Every exception wsendpoints raises, and the close codes it sends.
+
+Hierarchy::
+
+    WebSocketError                      base of everything below
+    ├── ConfigurationError              a route, codec or option refused at registration
+    ├── WebSocketStateError             a call the connection's state does not allow
+    ├── WebSocketDisconnect             the connection is over (client left, or it was closed)
+    ├── HandshakeRejected               test clients: the app refused the handshake
+    ├── ReceiveTimeout                  test clients: nothing arrived in time
+    └── LifespanFailed                  test clients: a startup or shutdown hook failed
+
+`CloseCode` is the table that turns a failure into a close code. The framework
+decides it in one place (the dispatcher in `wsendpoints._dispatch`) and sends:
+
+=====  =======================================================================
+code   sent when
+=====  =======================================================================
+1000   the handler finished, or closed without giving a code
+1001   the connection was cancelled (server shutting down)
+1003   a frame of the wrong kind arrived (binary where text is expected, ...)
+1007   a payload the receive codec cannot decode (bad JSON, bad msgpack, ...)
+1011   a handler raised; the traceback is logged under the ``wsendpoints`` logger
+=====  =======================================================================
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "CloseCode",
+    "ConfigurationError",
+    "HandshakeRejected",
+    "LifespanFailed",
+    "ReceiveTimeout",
+    "WebSocketDisconnect",
+    "WebSocketError",
+    "WebSocketStateError",
+]
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes (RFC 6455, section 7.4) that wsendpoints uses or reports."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RECEIVED = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+
+
+class WebSocketError(Exception):
+    """Base class of every exception wsendpoints raises."""
+
+
+class ConfigurationError(WebSocketError, ValueError):
+    """A route, codec or option was refused when it was registered.
+
+    Raised at import time rather than on the first connection, so that a typo in
+    a type name or a forgotten ``async`` never reaches production.
+    """
+
+
+class WebSocketStateError(WebSocketError, RuntimeError):
+    """A call that the connection's current state does not allow.
+
+    For example sending before ``accept()``, or after the application closed
+    the connection. Raised immediately instead of waiting on the server.
+    """
+
+
+class WebSocketDisconnect(WebSocketError):
+    """The connection is over; nothing more can be received on it.
+
+    Raised by ``receive()`` when the client closed the connection or went away,
+    by ``send()`` when the client is gone, and by ``receive()`` after the
+    framework closed the connection because of a bad message (``code`` then says
+    why: 1003 or 1007).
+    """
+
+    def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = int(code)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"WebSocket closed with code {self.code}" + (f": {self.reason}" if self.reason else "")
+
+
+class HandshakeRejected(WebSocketError):
+    """The application refused the handshake (test clients only).
+
+    ``status_code`` is the HTTP status the client would see (403 when the app
+    closed before accepting). ``close_code`` is the code the app passed to
+    ``close()``, if it did; ``body`` is the HTTP response body, if it sent one.
+    """
+
+    def __init__(
+        self, status_code: int, *, close_code: int | None = None, reason: str = "", body: bytes = b""
+    ) -> None:
+        super().__init__(status_code, close_code, reason, body)
+        self.status_code = status_code
+        self.close_code = close_code
+        self.reason = reason
+        self.body = body
+
+    def __str__(self) -> str:
+        detail = f" (close code {self.close_code})" if self.close_code is not None else ""
+        return f"handshake rejected with HTTP {self.status_code}{detail}"
+
+
+class ReceiveTimeout(WebSocketError, TimeoutError):
+    """A test client waited longer than its timeout for the application."""
+
+
+class LifespanFailed(WebSocketError):
+    """The application reported ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``."""

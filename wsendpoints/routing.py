@@ -1,0 +1,138 @@
+"""Path patterns, converters and matching.
+
+A pattern is a path with ``{name}`` or ``{name:converter}`` segments::
+
+    /rooms/{room}            room: str, one path segment
+    /users/{id:int}          id: int
+    /files/{rest:path}       rest: str, the rest of the path, slashes included
+
+A converter is an object with a ``regex`` (what it matches) and a
+``convert(text)`` that returns the value or raises ``ValueError``; a value
+that fails its converter means the route does not match. Built in: ``str``,
+``int``, ``float``, ``uuid``, ``path``; `register_converter` adds more.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "Converter",
+    "Mount",
+    "Route",
+    "register_converter",
+]
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+class Converter(Protocol):
+    regex: str
+
+    def convert(self, value: str) -> Any: ...
+
+
+class _Converter:
+    def __init__(self, regex: str, convert: Callable[[str], Any]) -> None:
+        self.regex = regex
+        self.convert = convert
+
+
+_converters: dict[str, Converter] = {
+    "str": _Converter(r"[^/]+", str),
+    "int": _Converter(r"[0-9]+", int),
+    "float": _Converter(r"[0-9]+(?:\.[0-9]+)?", float),
+    "uuid": _Converter(
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", uuid.UUID
+    ),
+    "path": _Converter(r".*", str),
+}
+
+_PARAM = re.compile(r"{([^{}:]*)(?::([^{}]*))?}")
+
+
+def register_converter(name: str, converter: Converter) -> None:
+    """Make ``{value:name}`` available in every pattern. Names are global; twice is refused."""
+    if name in _converters:
+        raise ConfigurationError(f"a path converter named {name!r} is already registered")
+    if not isinstance(getattr(converter, "regex", None), str) or not callable(
+        getattr(converter, "convert", None)
+    ):
+        raise ConfigurationError(f"{converter!r} is not a converter: it needs 'regex' and 'convert'")
+    _converters[name] = converter
+
+
+class Route:
+    """A WebSocket route: a compiled pattern and the ASGI app that serves it."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        if not path.startswith("/"):
+            raise ConfigurationError(f"route path {path!r} must start with '/'")
+        self.path = path
+        self.app = app
+        self._regex, self._converters = _compile(path)
+
+    def match(self, path: str) -> dict[str, Any] | None:
+        """The converted parameters if ``path`` matches, else None."""
+        found = self._regex.match(path)
+        if found is None:
+            return None
+        params = {}
+        for name, text in found.groupdict().items():
+            try:
+                params[name] = self._converters[name].convert(text)
+            except ValueError:
+                return None
+        return params
+
+    def __repr__(self) -> str:
+        return f"Route({self.path!r}, {self.app!r})"
+
+
+class Mount:
+    """An ASGI application mounted under a path prefix (HTTP and WebSocket)."""
+
+    def __init__(self, prefix: str, app: ASGIApp) -> None:
+        prefix = prefix.rstrip("/")
+        if prefix and not prefix.startswith("/"):
+            raise ConfigurationError(f"mount prefix {prefix!r} must start with '/'")
+        self.prefix = prefix
+        self.app = app
+
+    def match(self, path: str) -> bool:
+        prefix = self.prefix
+        return not prefix or path == prefix or path.startswith(prefix + "/")
+
+    def __repr__(self) -> str:
+        return f"Mount({self.prefix!r}, {self.app!r})"
+
+
+def _compile(path: str) -> tuple[re.Pattern[str], dict[str, Converter]]:
+    pattern = "^"
+    converters: dict[str, Converter] = {}
+    end = 0
+    for param in _PARAM.finditer(path):
+        name, kind = param.group(1), param.group(2) or "str"
+        if not name.isidentifier():
+            raise ConfigurationError(f"{param.group(0)!r} in {path!r}: {name!r} is not a valid name")
+        if name in converters:
+            raise ConfigurationError(f"{path!r} uses the parameter {name!r} twice")
+        if kind not in _converters:
+            raise ConfigurationError(
+                f"{path!r}: unknown path converter {kind!r}; expected one of {', '.join(sorted(_converters))}"
+            )
+        converters[name] = _converters[kind]
+        pattern += _literal(path, path[end : param.start()]) + f"(?P<{name}>{converters[name].regex})"
+        end = param.end()
+    return re.compile(pattern + _literal(path, path[end:]) + "$"), converters
+
+
+def _literal(path: str, text: str) -> str:
+    if "{" in text or "}" in text:
+        raise ConfigurationError(f"{path!r} has an unbalanced brace")
+    return re.escape(text)

@@ -1,0 +1,66 @@
+"""Function views: ``async def view(ws, **path_params)``, the decorator style."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Container, Iterable
+from typing import Any
+
+from ._dispatch import serve
+from .codecs import Codec, message_codecs
+from .exceptions import ConfigurationError
+from .websockets import ALL_CODES, Receive, Scope, Send, WebSocket
+
+__all__ = ["FunctionView", "View"]
+
+View = Callable[..., Awaitable[None]]
+
+
+class FunctionView:
+    """The ASGI application that serves a function view, one call per connection.
+
+    The options are those of ``API.websocket_route``. ``caught_close_codes``,
+    when given, says which close codes ``async with ws`` silences and overrides
+    ``catch_disconnect`` (True: every code; False: none).
+    """
+
+    def __init__(
+        self,
+        view: View,
+        *,
+        value_type: str | Codec | None = None,
+        receive_type: str | Codec = "text",
+        send_type: str | Codec = "text",
+        catch_disconnect: bool = True,
+        caught_close_codes: Iterable[int] | None = None,
+    ) -> None:
+        if not inspect.iscoroutinefunction(view):
+            raise ConfigurationError(
+                f"WebSocket view {getattr(view, '__qualname__', view)!r} must be an 'async def' function"
+            )
+        self.view = view
+        self.name = getattr(view, "__qualname__", repr(view))
+        self._receive_codec, self._send_codec = message_codecs(value_type, receive_type, send_type)
+        self._caught: Container[int]
+        if caught_close_codes is not None:
+            self._caught = frozenset(int(code) for code in caught_close_codes)
+        else:
+            self._caught = ALL_CODES if catch_disconnect else frozenset()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ws = WebSocket(
+            scope,
+            receive,
+            send,
+            receive_type=self._receive_codec,
+            send_type=self._send_codec,
+            caught_close_codes=self._caught,
+        )
+        if not await ws._receive_connect():
+            return
+        params: dict[str, Any] = scope.get("path_params", {})
+
+        async def session() -> None:
+            await self.view(ws, **params)
+
+        await serve(ws, session, self.name)

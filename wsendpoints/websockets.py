@@ -1,0 +1,435 @@
+"""`WebSocket`: one connection, over the ASGI WebSocket contract.
+
+The connection moves through four states (`ConnectionState`)::
+
+    CONNECTING --accept()--> CONNECTED --close()--------> CLOSED        (the app closed it)
+         |                       |
+         |                       +--client leaves--> DISCONNECTED  (the client closed it or went away)
+         +--close() before accept()--> CLOSED  (handshake refused: the client sees HTTP 403)
+
+Every call checks the state first and fails at once with a clear error rather
+than waiting on a server that will never answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
+from enum import Enum
+from types import MappingProxyType, SimpleNamespace, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .codecs import Codec, resolve_codec
+from .datastructures import Address, Headers, QueryParams
+from .exceptions import CloseCode, WebSocketDisconnect, WebSocketStateError
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+__all__ = ["ALL_CODES", "ConnectionState", "WebSocket"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("wsendpoints")
+
+_TEXT = resolve_codec("text")
+_BYTES = resolve_codec("bytes")
+_JSON = resolve_codec("json")
+_MSGPACK = resolve_codec("msgpack")
+_HTTP_RESPONSE = "websocket.http.response"
+
+
+class ConnectionState(Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+    DISCONNECTED = "disconnected"
+
+
+_CONNECTING = ConnectionState.CONNECTING
+_CONNECTED = ConnectionState.CONNECTED
+_CLOSED = ConnectionState.CLOSED
+_DISCONNECTED = ConnectionState.DISCONNECTED
+
+
+class _AllCodes:
+    def __contains__(self, code: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "ALL_CODES"
+
+
+ALL_CODES: Container[int] = _AllCodes()
+"""Every close code: what ``async with ws`` silences by default."""
+
+
+class WebSocket:
+    """One WebSocket connection.
+
+    ``receive()`` and ``send()`` go through the connection's codecs (see
+    `wsendpoints.codecs`); the ``receive_<type>``/``send_<type>`` methods use a
+    given built-in codec instead; ``receive_event()``/``send_event()`` exchange
+    raw ASGI events.
+
+    ``async with ws:`` accepts on entry and closes on exit, with 1011 if the
+    block raised, and silences `WebSocketDisconnect` whose code is in
+    ``caught_close_codes`` (every code by default). ``async for message in ws``
+    is ``while True: message = await ws.receive()``: it ends by raising
+    `WebSocketDisconnect`, which that block silences.
+    """
+
+    __slots__ = (
+        "_caught",
+        "_decode",
+        "_encode",
+        "_headers",
+        "_receive",
+        "_receive_codec",
+        "_receive_key",
+        "_send",
+        "_state",
+        "_task_group",
+        "_user_state",
+        "close_code",
+        "close_reason",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        receive_type: str | Codec = "text",
+        send_type: str | Codec = "text",
+        caught_close_codes: Container[int] = ALL_CODES,
+    ) -> None:
+        if scope["type"] != "websocket":
+            raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self._state = _CONNECTING
+        # Routes hand over codecs they resolved and checked at registration.
+        receive_codec = resolve_codec(receive_type) if isinstance(receive_type, str) else receive_type
+        self._receive_codec = receive_codec
+        # "any" frames look for text first; the slow path takes bytes.
+        self._receive_key = "bytes" if receive_codec.frame == "bytes" else "text"
+        self._decode = receive_codec.decode
+        self._encode = (resolve_codec(send_type) if isinstance(send_type, str) else send_type).encode
+        self._caught = caught_close_codes
+        self._task_group: TaskGroup | None = None
+        self._headers: Headers | None = None
+        self._user_state: SimpleNamespace | None = None
+        self.close_code: int | None = None
+        """How the connection ended: the code the app closed with, or the client's."""
+        self.close_reason = ""
+
+    # -- the handshake request -------------------------------------------------
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def path(self) -> str:
+        return self.scope["path"]  # type: ignore[no-any-return]
+
+    @property
+    def path_params(self) -> Mapping[str, Any]:
+        """Values captured by the route's ``{name}`` segments, converted."""
+        return MappingProxyType(self.scope.get("path_params", {}))
+
+    @property
+    def query_params(self) -> QueryParams:
+        return QueryParams.from_query_string(self.scope.get("query_string", b""))
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers.from_raw(self.scope.get("headers"))
+        return self._headers
+
+    @property
+    def client(self) -> Address | None:
+        client = self.scope.get("client")
+        return Address(*client) if client else None
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return list(self.scope.get("subprotocols", ()))
+
+    @property
+    def url(self) -> str:
+        scope = self.scope
+        host = self.headers.get("host")
+        if host is None:
+            server = scope.get("server")
+            host = f"{server[0]}:{server[1]}" if server else "localhost"
+        query = scope.get("query_string", b"")
+        return f"{scope.get('scheme', 'ws')}://{host}{scope['path']}" + (
+            f"?{query.decode('latin-1')}" if query else ""
+        )
+
+    @property
+    def state(self) -> SimpleNamespace:
+        """A namespace for the application's own per-connection data."""
+        if self._user_state is None:
+            self._user_state = SimpleNamespace()
+        return self._user_state
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The connection's task group: tasks started here end with the connection."""
+        if self._task_group is None:
+            raise WebSocketStateError(
+                "this connection has no task group: it is not being served by wsendpoints"
+            )
+        return self._task_group
+
+    # -- handshake and closing ---------------------------------------------------
+
+    async def _receive_connect(self) -> bool:
+        """Take the server's ``websocket.connect``; False if the client left first."""
+        message = await self._receive()
+        if message["type"] == "websocket.connect":
+            return True
+        if message["type"] == "websocket.disconnect":
+            self._disconnected(message.get("code", CloseCode.ABNORMAL_CLOSURE), message.get("reason"))
+            return False
+        raise WebSocketStateError(f"expected 'websocket.connect', got {message['type']!r}")
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        """Complete the handshake, optionally choosing a subprotocol and adding headers."""
+        if headers is None:
+            raw: list[tuple[bytes, bytes]] = []
+        else:
+            pairs = headers.items() if isinstance(headers, Mapping) else headers
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+        await self.send_event({"type": "websocket.accept", "subprotocol": subprotocol, "headers": raw})
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the connection; before ``accept()`` this refuses the handshake (HTTP 403).
+
+        Closing a connection that is already closed, or whose client has gone, does nothing.
+        """
+        await self.send_event({"type": "websocket.close", "code": int(code), "reason": reason})
+
+    async def _refuse(self, status_code: int, close_code: int) -> None:
+        """Refuse the handshake with an HTTP status where the server can send one, else 403."""
+        if _HTTP_RESPONSE not in self.scope.get("extensions", {}):
+            await self.close(close_code)
+            return
+        body = f"{status_code} {_REASONS.get(status_code, '')}".strip().encode()
+        await self.send_event(
+            {
+                "type": "websocket.http.response.start",
+                "status": status_code,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            }
+        )
+        await self.send_event({"type": "websocket.http.response.body", "body": body})
+        self.close_code = close_code
+
+    # -- receiving -----------------------------------------------------------------
+
+    async def receive(self) -> Any:
+        """The next message, decoded with the connection's receive codec."""
+        if self._state is not _CONNECTED:
+            self._check_receive()
+        message = await self._receive()
+        data = message.get(self._receive_key)
+        if data is None:
+            data = await self._payload(message, self._receive_codec)
+        try:
+            return self._decode(data)
+        except ValueError as exc:
+            raise await self._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
+
+    __anext__ = receive
+
+    def __aiter__(self) -> WebSocket:
+        return self
+
+    async def receive_text(self) -> str:
+        return await self._receive_as(_TEXT)  # type: ignore[no-any-return]
+
+    async def receive_bytes(self) -> bytes:
+        return await self._receive_as(_BYTES)  # type: ignore[no-any-return]
+
+    async def receive_json(self) -> Any:
+        return await self._receive_as(_JSON)
+
+    async def receive_msgpack(self) -> Any:
+        return await self._receive_as(_MSGPACK)
+
+    async def _receive_as(self, codec: Codec) -> Any:
+        if self._state is not _CONNECTED:
+            self._check_receive()
+        message = await self._receive()
+        data = message.get("bytes" if codec.frame == "bytes" else "text")
+        if data is None:
+            data = await self._payload(message, codec)
+        try:
+            return codec.decode(data)
+        except ValueError as exc:
+            raise await self._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
+
+    async def receive_event(self) -> Message:
+        """The next raw ASGI event, ``websocket.disconnect`` included."""
+        if self._state is not _CONNECTED:
+            self._check_receive()
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
+        return message
+
+    def _check_receive(self) -> None:
+        if self._state is _CONNECTING:
+            raise WebSocketStateError("accept() the connection before receiving from it")
+        raise WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+
+    async def _payload(self, message: Message, codec: Codec) -> Any:
+        """The slow path of receiving: the other frame kind, a disconnect, a stray event."""
+        kind = message["type"]
+        if kind == "websocket.receive":
+            if codec.frame == "any" and message.get("bytes") is not None:
+                return message["bytes"]
+            got = "binary" if message.get("bytes") is not None else "text"
+            want = "binary" if codec.frame == "bytes" else "text"
+            raise await self._reject_message(
+                CloseCode.UNSUPPORTED_DATA, f"expected a {want} frame, got a {got} frame"
+            )
+        if kind == "websocket.disconnect":
+            self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
+            raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS_RECEIVED, self.close_reason)
+        raise WebSocketStateError(f"unexpected ASGI event {kind!r} while receiving")
+
+    async def _reject_message(self, code: int, reason: str) -> WebSocketDisconnect:
+        """Close because of a bad message; return the exception the receiver raises."""
+        logger.warning("closing %s with %d: %s", self.path, code, reason)
+        # Close frames carry at most 123 bytes of reason.
+        await self.close(code, reason.encode()[:123].decode(errors="ignore"))
+        return WebSocketDisconnect(code, self.close_reason)
+
+    def _disconnected(self, code: int, reason: str | None) -> None:
+        if self._state is not _CLOSED:
+            self.close_code = code
+            self.close_reason = reason or ""
+        self._state = _DISCONNECTED
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def send(self, value: Any) -> None:
+        """Send ``value``, encoded with the connection's send codec."""
+        if self._state is not _CONNECTED:
+            raise self._send_error()
+        data = self._encode(value)
+        try:
+            if type(data) is str:
+                await self._send({"type": "websocket.send", "text": data})
+            else:
+                await self._send({"type": "websocket.send", "bytes": data})
+        except Exception as exc:
+            raise self._gone() from exc
+
+    async def send_text(self, value: str) -> None:
+        await self.send_event({"type": "websocket.send", "text": _TEXT.encode(value)})
+
+    async def send_bytes(self, value: bytes) -> None:
+        await self.send_event({"type": "websocket.send", "bytes": _BYTES.encode(value)})
+
+    async def send_json(self, value: Any) -> None:
+        await self.send_event({"type": "websocket.send", "text": _JSON.encode(value)})
+
+    async def send_msgpack(self, value: Any) -> None:
+        await self.send_event({"type": "websocket.send", "bytes": _MSGPACK.encode(value)})
+
+    async def send_event(self, event: Message) -> None:
+        """Send a raw ASGI event; the connection's state follows what it says."""
+        kind = event["type"]
+        state = self._state
+        if kind == "websocket.close":
+            if state is _CLOSED or state is _DISCONNECTED:
+                return
+            # Set before awaiting, so that a concurrent close() sends nothing twice.
+            self._state = _CLOSED
+            self.close_code = int(event.get("code", CloseCode.NORMAL_CLOSURE))
+            self.close_reason = event.get("reason") or ""
+            try:
+                await self._send(event)
+            except Exception:
+                # The client left first: there is nothing left to close.
+                self._state = _DISCONNECTED
+            return
+        if kind == "websocket.send":
+            if state is not _CONNECTED:
+                raise self._send_error()
+        elif kind == "websocket.accept":
+            if state is not _CONNECTING:
+                raise WebSocketStateError(f"cannot accept a connection that is {state.value}")
+            self._state = _CONNECTED
+        elif kind.startswith(_HTTP_RESPONSE):
+            if state is _CONNECTED:
+                raise WebSocketStateError("cannot send an HTTP response after accept()")
+            self._state = _CLOSED
+        try:
+            await self._send(event)
+        except Exception as exc:
+            raise self._gone() from exc
+
+    def _send_error(self) -> Exception:
+        if self._state is _CONNECTING:
+            return WebSocketStateError("accept() the connection before sending to it")
+        if self._state is _CLOSED:
+            return WebSocketStateError(
+                f"cannot send: the application closed the connection (code {self.close_code})"
+            )
+        return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+
+    def _gone(self) -> WebSocketDisconnect:
+        # The server refused a well-formed event: the client has gone. Servers say
+        # so in their own ways (uvicorn: OSError; hypercorn: its own exception).
+        if self._state is not _DISCONNECTED:
+            self._disconnected(CloseCode.ABNORMAL_CLOSURE, "the client went away")
+        return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+
+    # -- context manager ---------------------------------------------------------------
+
+    async def __aenter__(self) -> WebSocket:
+        if self._state is _CONNECTING:
+            await self.accept()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None:
+            await self.close()
+            return False
+        if isinstance(exc, WebSocketDisconnect):
+            await self.close(exc.code, exc.reason)
+            return exc.code in self._caught
+        if isinstance(exc, Exception):
+            await self.close(CloseCode.INTERNAL_ERROR)
+        # Cancellation passes through untouched: the dispatcher closes with 1001.
+        return False
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self.path} {self._state.value}>"
+
+
+_REASONS = {403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}
