@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar
+
+import anyio
 
 from .codecs import Codec
 from .endpoints import WebSocketEndpoint
 from .exceptions import CloseCode, ConfigurationError
 from .routing import ASGIApp, Mount, Route
+from .serving import ServerOptions, serve
 from .views import FunctionView
 from .websockets import Receive, Scope, Send, WebSocket
 
@@ -31,12 +35,29 @@ class API:
     the first mount whose prefix does; with no match the handshake is refused
     (HTTP 404 where the server can send a response, 403 otherwise). HTTP
     requests go to the mounts, or get 404.
+
+    ``max_connections`` caps the open WebSocket connections: past it, new
+    handshakes are refused with HTTP 503 (or accepted and closed with 1013
+    where the server cannot send a response).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_connections: int | None = None) -> None:
+        if max_connections is not None and max_connections < 1:
+            raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
+        self.max_connections = max_connections
         self.routes: list[Route] = []
         self.mounts: list[Mount] = []
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
+        # One cancel scope per open connection: cancelling it makes the
+        # dispatcher close with 1001 and run on_disconnect, which is a drain.
+        self._connections: set[anyio.CancelScope] = set()
+        self._draining = False
+        self._drained: anyio.Event | None = None
+
+    @property
+    def connection_count(self) -> int:
+        """How many WebSocket connections are open (or in their handshake) now."""
+        return len(self._connections)
 
     # -- registration --------------------------------------------------------------
 
@@ -49,6 +70,7 @@ class API:
         send_type: str | Codec | None = None,
         catch_disconnect: bool | None = None,
         caught_close_codes: Iterable[int] | None = None,
+        idle_timeout: float | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated view function (or endpoint class) at ``path``.
 
@@ -66,6 +88,7 @@ class API:
                 send_type=send_type,
                 catch_disconnect=catch_disconnect,
                 caught_close_codes=caught_close_codes,
+                idle_timeout=idle_timeout,
             )
             return handler
 
@@ -81,6 +104,7 @@ class API:
         send_type: str | Codec | None = None,
         catch_disconnect: bool | None = None,
         caught_close_codes: Iterable[int] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         """Serve ``endpoint``, a `WebSocketEndpoint` subclass or an async view function, at ``path``.
 
@@ -90,6 +114,8 @@ class API:
         - ``catch_disconnect`` (views only): whether ``async with ws`` silences
           `WebSocketDisconnect`; ``caught_close_codes`` is the finer form, the
           codes it silences.
+        - ``idle_timeout``: seconds without a message from the client after
+          which the connection is closed with 1001.
 
         Unknown type names, non-async views and malformed paths raise
         `ConfigurationError` here, not on the first connection.
@@ -103,7 +129,7 @@ class API:
                     "catch_disconnect and caught_close_codes apply to function views; "
                     "an endpoint learns of disconnects in on_disconnect"
                 )
-            app = _configured(endpoint, value_type, receive_type, send_type)
+            app = _configured(endpoint, value_type, receive_type, send_type, idle_timeout)
         elif callable(endpoint):
             app = FunctionView(
                 endpoint,
@@ -112,6 +138,7 @@ class API:
                 send_type=send_type or "text",
                 catch_disconnect=True if catch_disconnect is None else catch_disconnect,
                 caught_close_codes=caught_close_codes,
+                idle_timeout=idle_timeout,
             )
         else:
             raise ConfigurationError(
@@ -154,8 +181,11 @@ class API:
             for route in self.routes:
                 params = route.match(path)
                 if params is not None:
-                    await route.app(
-                        {**scope, "path_params": {**scope.get("path_params", {}), **params}}, receive, send
+                    await self._serve_connection(
+                        route.app,
+                        {**scope, "path_params": {**scope.get("path_params", {}), **params}},
+                        receive,
+                        send,
                     )
                     return
         for mount in self.mounts:
@@ -178,6 +208,37 @@ class API:
                 }
             )
             await send({"type": "http.response.body", "body": b"Not Found"})
+
+    async def _serve_connection(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._draining or (
+            self.max_connections is not None and len(self._connections) >= self.max_connections
+        ):
+            await _refuse_busy(scope, receive, send)
+            return
+        with anyio.CancelScope() as cancel_scope:
+            self._connections.add(cancel_scope)
+            try:
+                await app(scope, receive, send)
+            finally:
+                self._connections.discard(cancel_scope)
+                if self._drained is not None and not self._connections:
+                    self._drained.set()
+
+    async def close_connections(self, timeout: float = math.inf) -> None:
+        """Close every open connection with 1001 and refuse new ones; wait until each has ended.
+
+        Each connection's ``on_disconnect`` has run when this returns, unless
+        ``timeout`` seconds passed first. Servers call this on shutdown.
+        """
+        self._draining = True
+        self._drained = anyio.Event()
+        for cancel_scope in list(self._connections):
+            cancel_scope.cancel()
+        if self._connections:
+            with anyio.move_on_after(timeout):
+                await self._drained.wait()
+        if self._connections:
+            logger.warning("%d connection(s) still open after %s s", len(self._connections), timeout)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         for event in ("startup", "shutdown"):
@@ -204,11 +265,25 @@ class API:
                     break
         return failure
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-        """Serve with uvicorn; ``options`` go to ``uvicorn.run``."""
-        import uvicorn
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        backend: Literal["asyncio", "trio"] = "asyncio",
+        log_level: str = "info",
+        **options: Any,
+    ) -> None:
+        """Serve until SIGINT or SIGTERM: uvicorn on asyncio, or hypercorn on trio.
 
-        uvicorn.run(self, host=host, port=port, **options)
+        ``options`` are the `ServerOptions` fields (``max_message_size``,
+        ``ping_interval``, ``ping_timeout``, ``max_queue``, ``shutdown_timeout``).
+        On shutdown every connection is closed with 1001 and its
+        ``on_disconnect`` runs, then the shutdown hooks.
+        """
+        serve(
+            self, host=host, port=port, backend=backend, options=ServerOptions(**options), log_level=log_level
+        )
 
 
 def _route_path(scope: Scope) -> str:
@@ -224,8 +299,9 @@ def _configured(
     value_type: str | Codec | None,
     receive_type: str | Codec | None,
     send_type: str | Codec | None,
+    idle_timeout: float | None,
 ) -> type[WebSocketEndpoint]:
-    """``endpoint`` with the route's type options in place of its class attributes."""
+    """``endpoint`` with the route's options in place of its class attributes."""
     options: dict[str, Any] = {}
     if receive_type is not None or send_type is not None:
         current_receive, current_send = endpoint._codecs
@@ -236,6 +312,8 @@ def _configured(
         }
     if value_type is not None:
         options["value_type"] = value_type
+    if idle_timeout is not None:
+        options["idle_timeout"] = idle_timeout
     if not options:
         return endpoint
     return type(
@@ -243,3 +321,15 @@ def _configured(
         (endpoint,),
         {**options, "__module__": endpoint.__module__, "__qualname__": endpoint.__qualname__},
     )
+
+
+async def _refuse_busy(scope: Scope, receive: Receive, send: Send) -> None:
+    logger.info("refused WebSocket connection to %s: at capacity", scope["path"])
+    ws = WebSocket(scope, receive, send)
+    if not await ws._receive_connect():
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await ws._refuse(503, CloseCode.TRY_AGAIN_LATER)
+    else:
+        await ws.accept()
+        await ws.close(CloseCode.TRY_AGAIN_LATER, "server at capacity")

@@ -11,7 +11,7 @@ import anyio
 from ._dispatch import serve
 from .codecs import Codec, message_codecs
 from .exceptions import CloseCode
-from .websockets import ConnectionState, Receive, Scope, Send, WebSocket
+from .websockets import ConnectionState, Receive, Scope, Send, WebSocket, check_idle_timeout
 
 __all__ = ["WebSocketEndpoint"]
 
@@ -29,8 +29,8 @@ class WebSocketEndpoint:
     - ``on_disconnect(ws, close_code)`` runs exactly once for every connection
       whose ``on_connect`` ran, whatever ended it, shielded from cancellation.
 
-    ``value_type``, ``receive_type`` and ``send_type`` mean what the route options
-    of the same names mean. Tasks started in ``ws.task_group`` are cancelled when
+    ``value_type``, ``receive_type``, ``send_type`` and ``idle_timeout`` mean what
+    the route options of the same names mean. Tasks started in ``ws.task_group`` are cancelled when
     the connection ends. An exception in a hook closes the connection with 1011
     and is logged with its traceback.
 
@@ -42,6 +42,8 @@ class WebSocketEndpoint:
     value_type: ClassVar[str | Codec | None] = None
     receive_type: ClassVar[str | Codec] = "text"
     send_type: ClassVar[str | Codec] = "text"
+    idle_timeout: ClassVar[float | None] = None
+    """Seconds without a message from the client after which the connection closes with 1001."""
 
     _codecs: ClassVar[tuple[Codec, Codec]] = message_codecs(None, "text", "text")
 
@@ -49,10 +51,18 @@ class WebSocketEndpoint:
         super().__init_subclass__(**kwargs)
         # Resolved when the class is defined, so an unknown type fails at import.
         cls._codecs = message_codecs(cls.value_type, cls.receive_type, cls.send_type)
+        check_idle_timeout(cls.idle_timeout)
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         receive_codec, send_codec = self._codecs
-        self.websocket = WebSocket(scope, receive, send, receive_type=receive_codec, send_type=send_codec)
+        self.websocket = WebSocket(
+            scope,
+            receive,
+            send,
+            receive_type=receive_codec,
+            send_type=send_codec,
+            idle_timeout=self.idle_timeout,
+        )
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()

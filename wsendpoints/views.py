@@ -9,7 +9,7 @@ from typing import Any
 from ._dispatch import serve
 from .codecs import Codec, message_codecs
 from .exceptions import ConfigurationError
-from .websockets import ALL_CODES, Receive, Scope, Send, WebSocket
+from .websockets import ALL_CODES, Receive, Scope, Send, WebSocket, check_idle_timeout
 
 __all__ = ["FunctionView", "View"]
 
@@ -33,12 +33,15 @@ class FunctionView:
         send_type: str | Codec = "text",
         catch_disconnect: bool = True,
         caught_close_codes: Iterable[int] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(view):
             raise ConfigurationError(
                 f"WebSocket view {getattr(view, '__qualname__', view)!r} must be an 'async def' function"
             )
+        check_idle_timeout(idle_timeout)
         self.view = view
+        self.idle_timeout = idle_timeout
         self.name = getattr(view, "__qualname__", repr(view))
         self._receive_codec, self._send_codec = message_codecs(value_type, receive_type, send_type)
         self._caught: Container[int]
@@ -55,6 +58,7 @@ class FunctionView:
             receive_type=self._receive_codec,
             send_type=self._send_codec,
             caught_close_codes=self._caught,
+            idle_timeout=self.idle_timeout,
         )
         if not await ws._receive_connect():
             return

@@ -14,14 +14,17 @@ than waiting on a server that will never answer.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from enum import Enum
 from types import MappingProxyType, SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .codecs import Codec, resolve_codec
 from .datastructures import Address, Headers, QueryParams
-from .exceptions import CloseCode, WebSocketDisconnect, WebSocketStateError
+from .exceptions import CloseCode, ConfigurationError, WebSocketDisconnect, WebSocketStateError
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -40,6 +43,9 @@ _BYTES = resolve_codec("bytes")
 _JSON = resolve_codec("json")
 _MSGPACK = resolve_codec("msgpack")
 _HTTP_RESPONSE = "websocket.http.response"
+# What the receive wrapper of an idle-timeout connection returns when the client
+# stayed silent too long; never sent by a server.
+_IDLE = "wsendpoints.idle"
 
 
 class ConnectionState(Enum):
@@ -87,6 +93,7 @@ class WebSocket:
         "_decode",
         "_encode",
         "_headers",
+        "_idle_timeout",
         "_receive",
         "_receive_codec",
         "_receive_key",
@@ -108,11 +115,13 @@ class WebSocket:
         receive_type: str | Codec = "text",
         send_type: str | Codec = "text",
         caught_close_codes: Container[int] = ALL_CODES,
+        idle_timeout: float | None = None,
     ) -> None:
         if scope["type"] != "websocket":
             raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
         self.scope = scope
-        self._receive = receive
+        self._receive = receive if idle_timeout is None else _idle_receiver(receive, idle_timeout)
+        self._idle_timeout = idle_timeout
         self._send = send
         self._state = _CONNECTING
         # Routes hand over codecs they resolved and checked at registration.
@@ -292,6 +301,8 @@ class WebSocket:
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
+        elif message["type"] == _IDLE:
+            await self._idle()
         return message
 
     def _check_receive(self) -> None:
@@ -313,6 +324,8 @@ class WebSocket:
         if kind == "websocket.disconnect":
             self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
             raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS_RECEIVED, self.close_reason)
+        if kind == _IDLE:
+            await self._idle()
         raise WebSocketStateError(f"unexpected ASGI event {kind!r} while receiving")
 
     async def _reject_message(self, code: int, reason: str) -> WebSocketDisconnect:
@@ -321,6 +334,11 @@ class WebSocket:
         # Close frames carry at most 123 bytes of reason.
         await self.close(code, reason.encode()[:123].decode(errors="ignore"))
         return WebSocketDisconnect(code, self.close_reason)
+
+    async def _idle(self) -> None:
+        logger.info("closing %s with 1001: idle for %s s", self.path, self._idle_timeout)
+        await self.close(CloseCode.GOING_AWAY, f"idle for {self._idle_timeout} s")
+        raise WebSocketDisconnect(CloseCode.GOING_AWAY, self.close_reason)
 
     def _disconnected(self, code: int, reason: str | None) -> None:
         if self._state is not _CLOSED:
@@ -432,4 +450,25 @@ class WebSocket:
         return f"<WebSocket {self.path} {self._state.value}>"
 
 
-_REASONS = {403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}
+_REASONS = {403: "Forbidden", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _idle_receiver(receive: Receive, timeout: float) -> Receive:
+    """``receive``, giving up after ``timeout`` seconds of silence.
+
+    Only connections with an idle timeout pay for the deadline, once per message.
+    """
+    idle: Message = {"type": _IDLE}
+
+    async def receive_or_idle() -> Message:
+        with anyio.move_on_after(timeout):
+            return await receive()
+        return idle
+
+    return receive_or_idle
+
+
+def check_idle_timeout(timeout: float | None) -> None:
+    """Refuse an ``idle_timeout`` that is not a finite positive number of seconds."""
+    if timeout is not None and not 0 < timeout < math.inf:
+        raise ConfigurationError(f"idle_timeout must be a positive number of seconds, not {timeout!r}")

@@ -1,0 +1,80 @@
+"""The ``wsendpoints`` command: ``wsendpoints run module:api``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .exceptions import ConfigurationError
+from .serving import BACKENDS, ServerOptions, serve
+
+__all__ = ["main"]
+
+_DEFAULTS = ServerOptions()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsendpoints", description="Serve a wsendpoints API on uvicorn (asyncio) or hypercorn (trio)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="serve an API",
+        description="Serve the API named by APP until SIGINT or SIGTERM, then close every "
+        "connection with 1001, run the shutdown hooks and exit.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run.add_argument("app", metavar="APP", help="the API to serve, as module:attribute (e.g. chat:api)")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    run.add_argument("--port", type=int, default=8000, help="port to listen on")
+    run.add_argument(
+        "--backend", choices=BACKENDS, default="asyncio", help="asyncio runs uvicorn; trio runs hypercorn"
+    )
+    run.add_argument("--reload", action="store_true", help="restart when the code changes (asyncio only)")
+    run.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    limits = run.add_argument_group("limits")
+    limits.add_argument(
+        "--max-message-size", type=int, default=_DEFAULTS.max_message_size, help="bytes; larger closes 1009"
+    )
+    limits.add_argument("--ping-interval", type=float, default=_DEFAULTS.ping_interval, help="seconds")
+    limits.add_argument("--ping-timeout", type=float, default=_DEFAULTS.ping_timeout, help="seconds")
+    limits.add_argument(
+        "--max-queue", type=int, default=_DEFAULTS.max_queue, help="incoming messages buffered per connection"
+    )
+    limits.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=_DEFAULTS.shutdown_timeout,
+        help="seconds the connections get to close on shutdown",
+    )
+    run.add_argument("--fd", type=int, help="serve on this already-bound socket (socket activation)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    # Like `python -m`, look for the app's module in the current directory.
+    sys.path.insert(0, os.getcwd())
+    options = ServerOptions(
+        max_message_size=args.max_message_size,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+        max_queue=args.max_queue,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+    try:
+        serve(
+            args.app,
+            host=args.host,
+            port=args.port,
+            backend=args.backend,
+            options=options,
+            log_level=args.log_level,
+            reload=args.reload,
+            fd=args.fd,
+        )
+    except (ConfigurationError, ImportError) as exc:
+        sys.exit(f"wsendpoints: error: {exc}")

@@ -1,0 +1,173 @@
+"""Serving an `API`: uvicorn on asyncio, hypercorn on trio, with limits and graceful shutdown.
+
+Why the framework drains connections itself rather than leaving it to the
+server: uvicorn closes open WebSockets with 1012 at once, while hypercorn keeps
+them open until its graceful timeout and then cancels them. Draining first
+(`API.close_connections`) gives every client a 1001 close frame and every
+endpoint its ``on_disconnect`` on both servers, before the shutdown hooks run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from .applications import API
+
+__all__ = ["ServerOptions", "import_app", "serve"]
+
+logger = logging.getLogger("wsendpoints")
+
+BACKENDS = ("asyncio", "trio")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What the server enforces, whichever server runs. The defaults suit a public service.
+
+    - ``max_message_size``: bytes; a larger incoming message closes with 1009.
+    - ``ping_interval``/``ping_timeout``: seconds; a client that does not answer
+      a ping in time is dropped (hypercorn sends pings but has no timeout).
+    - ``max_queue``: incoming messages buffered per connection before the
+      server stops reading from it (backpressure).
+    - ``shutdown_timeout``: seconds the connections get to close on shutdown.
+    """
+
+    max_message_size: int = 1024 * 1024
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    max_queue: int = 32
+    shutdown_timeout: float = 10.0
+
+
+def import_app(target: str) -> API:
+    """The `API` that ``"module:attribute"`` names."""
+    from .applications import API
+
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ConfigurationError(f"expected 'module:attribute', got {target!r}")
+    module = importlib.import_module(module_name)
+    try:
+        app = getattr(module, attribute)
+    except AttributeError:
+        raise ConfigurationError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if not isinstance(app, API):
+        raise ConfigurationError(f"{target} is a {type(app).__name__}, not a wsendpoints API")
+    return app
+
+
+def serve(
+    app: API | str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    backend: str = "asyncio",
+    options: ServerOptions = ServerOptions(),
+    log_level: str = "info",
+    reload: bool = False,
+    fd: int | None = None,
+) -> None:
+    """Serve ``app`` (an `API` or its ``"module:attribute"``) until SIGINT or SIGTERM."""
+    if backend not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    _configure_logging(log_level)
+    if reload:
+        if not isinstance(app, str) or backend != "asyncio":
+            raise ConfigurationError("reload needs the app as 'module:attribute' and the asyncio backend")
+        _serve_uvicorn_reload(app, host, port, options, log_level)
+        return
+    api = import_app(app) if isinstance(app, str) else app
+    if backend == "trio":
+        _serve_hypercorn_trio(api, host, port, options, log_level, fd)
+    else:
+        _serve_uvicorn(api, host, port, options, log_level, fd)
+
+
+def _uvicorn_options(options: ServerOptions, log_level: str) -> dict[str, Any]:
+    return {
+        "lifespan": "on",
+        "log_level": log_level,
+        "ws_max_size": options.max_message_size,
+        "ws_ping_interval": options.ping_interval,
+        "ws_ping_timeout": options.ping_timeout,
+        "ws_max_queue": options.max_queue,
+        "timeout_graceful_shutdown": options.shutdown_timeout,
+    }
+
+
+def _serve_uvicorn(
+    api: API, host: str, port: int, options: ServerOptions, log_level: str, fd: int | None
+) -> None:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            await api.close_connections(timeout=options.shutdown_timeout)
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(api, host=host, port=port, fd=fd, **_uvicorn_options(options, log_level))
+    DrainingServer(config).run()
+
+
+def _serve_uvicorn_reload(target: str, host: str, port: int, options: ServerOptions, log_level: str) -> None:
+    import uvicorn
+
+    # The reloader runs the app in a child process with uvicorn's own Server,
+    # so shutdown there is uvicorn's: open connections are closed with 1012.
+    uvicorn.run(target, host=host, port=port, reload=True, **_uvicorn_options(options, log_level))
+
+
+def _serve_hypercorn_trio(
+    api: API, host: str, port: int, options: ServerOptions, log_level: str, fd: int | None
+) -> None:
+    try:
+        import trio
+        from hypercorn.config import Config
+        from hypercorn.trio import serve as hypercorn_serve
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the trio backend needs the 'trio' extra ({exc.name} is missing): "
+            "pip install 'wsendpoints[trio]'"
+        ) from None
+
+    config = Config()
+    config.bind = [f"fd://{fd}"] if fd is not None else [f"{host}:{port}"]
+    config.websocket_max_message_size = options.max_message_size
+    config.websocket_ping_interval = options.ping_interval
+    config.max_app_queue_size = options.max_queue
+    config.graceful_timeout = options.shutdown_timeout
+    config.loglevel = log_level.upper()
+
+    async def shutdown_trigger() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        logger.info("shutting down: closing %d connection(s)", api.connection_count)
+        await api.close_connections(timeout=options.shutdown_timeout)
+        # Every connection has closed; hypercorn's own grace period now only
+        # waits for clients to drop TCP, which they may put off for seconds.
+        config.graceful_timeout = min(options.shutdown_timeout, 1.0)
+
+    async def main() -> None:
+        await hypercorn_serve(api, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+
+    trio.run(main)
+
+
+def _configure_logging(log_level: str) -> None:
+    # Servers configure their own loggers only; without a handler here the
+    # framework's INFO lines (refusals, shutdown) would be lost.
+    ours = logging.getLogger("wsendpoints")
+    if not ours.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     [wsendpoints] %(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(log_level.upper())
