@@ -42,9 +42,13 @@ async def serve(ws: WebSocket, handler: Callable[[], Awaitable[None]], name: str
             tg.cancel_scope.cancel()
     except BaseException as exc:
         leaves = _leaves(exc)
-        if any(isinstance(leaf, anyio.get_cancelled_exc_class()) for leaf in leaves):
+        if not all(isinstance(leaf, Exception) for leaf in leaves):
+            # Cancelled (the server is going away), or the process is exiting
+            # (SystemExit, KeyboardInterrupt): close properly, then let it go on.
+            cancelled = any(isinstance(leaf, anyio.get_cancelled_exc_class()) for leaf in leaves)
+            code = CloseCode.GOING_AWAY if cancelled else CloseCode.INTERNAL_ERROR
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
-                await _end(ws, None, name, CloseCode.GOING_AWAY)
+                await _end(ws, None, name, code)
             raise
         # A background task failed: the first failure that is not a disconnect decides.
         error = next((leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)), leaves[0])

@@ -144,7 +144,10 @@ class API:
             raise ConfigurationError(
                 f"{endpoint!r} is neither a WebSocketEndpoint subclass nor a view function"
             )
-        self.routes.append(Route(path, app))
+        route = Route(path, app)
+        if isinstance(app, FunctionView):
+            app.check_params(route.param_names, path)
+        self.routes.append(route)
 
     def mount(self, prefix: str, app: ASGIApp) -> None:
         """Send HTTP requests and unrouted WebSocket connections under ``prefix`` to ``app``.

@@ -67,9 +67,9 @@ class TextCodec:
         return data
 
     def encode(self, value: Any) -> str:
-        if type(value) is not str:
-            raise TypeError(f"the text codec sends str, not {type(value).__name__}")
-        return value
+        if type(value) is str or isinstance(value, str):
+            return value
+        raise TypeError(f"the text codec sends str, not {type(value).__name__}")
 
 
 class BytesCodec:
@@ -81,7 +81,7 @@ class BytesCodec:
         return data
 
     def encode(self, value: Any) -> bytes:
-        if type(value) is bytes:
+        if type(value) is bytes or isinstance(value, bytes):
             return value
         if isinstance(value, (bytearray, memoryview)):
             return bytes(value)
@@ -118,7 +118,10 @@ class JSONCodec:
 
     def encode(self, value: Any) -> str:
         # Text frames are UTF-8 already, so escaping non-ASCII or "/" only inflates them.
-        return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+        try:
+            return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+        except (OverflowError, ValueError) as exc:
+            raise TypeError(f"cannot encode as JSON: {exc}") from exc
 
 
 class MsgPackCodec:
@@ -133,10 +136,14 @@ class MsgPackCodec:
             # msgpack reports malformed input with several unrelated exception
             # types (ValueError, UnpackException, TypeError for unhashable keys);
             # the codec protocol has a single one for "cannot decode".
-            raise ValueError(f"invalid msgpack payload: {exc or type(exc).__name__}") from exc
+            raise ValueError(f"invalid msgpack payload: {str(exc) or type(exc).__name__}") from exc
 
     def encode(self, value: Any) -> bytes:
-        packed: bytes = msgpack.packb(value)
+        try:
+            packed: bytes = msgpack.packb(value)
+        except (OverflowError, ValueError) as exc:
+            # Out-of-range integers, lone surrogates: values msgpack cannot carry.
+            raise TypeError(f"cannot encode as msgpack: {exc}") from exc
         return packed
 
 
@@ -159,6 +166,8 @@ def register_codec(name: str, codec: Codec) -> None:
 
     Names are global to the process; registering a name twice is refused.
     """
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"a codec name must be a non-empty string, not {name!r}")
     _check_codec(codec)
     if name in _registry:
         raise ConfigurationError(f"a codec named {name!r} is already registered")

@@ -22,8 +22,8 @@ class _MultiMapping(Mapping[str, str]):
     __slots__ = ("_items", "_last")
 
     def __init__(self, items: list[tuple[str, str]]) -> None:
-        self._items = items
-        self._last = dict(items)
+        self._items = [(self._key(key), value) for key, value in items]
+        self._last = dict(self._items)
 
     def _key(self, key: str) -> str:
         return key
@@ -58,10 +58,10 @@ class Headers(_MultiMapping):
     @classmethod
     def from_raw(cls, raw: list[tuple[bytes, bytes]] | None) -> Headers:
         # HTTP header bytes are latin-1 by definition (RFC 9110, 5.5).
-        return cls([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw or ()])
+        return cls([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw or ()])
 
     def _key(self, key: str) -> str:
-        return key.lower()
+        return key.lower() if isinstance(key, str) else key
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key.lower() in self._last

@@ -64,6 +64,14 @@ def register_converter(name: str, converter: Converter) -> None:
         getattr(converter, "convert", None)
     ):
         raise ConfigurationError(f"{converter!r} is not a converter: it needs 'regex' and 'convert'")
+    try:
+        groups = re.compile(converter.regex).groupindex
+    except re.error as exc:
+        raise ConfigurationError(
+            f"converter {name!r} has an invalid regex {converter.regex!r}: {exc}"
+        ) from None
+    if groups:
+        raise ConfigurationError(f"converter {name!r}: its regex may not have named groups")
     _converters[name] = converter
 
 
@@ -76,6 +84,10 @@ class Route:
         self.path = path
         self.app = app
         self._regex, self._converters = _compile(path)
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self._converters)
 
     def match(self, path: str) -> dict[str, Any] | None:
         """The converted parameters if ``path`` matches, else None."""
@@ -117,7 +129,9 @@ def _compile(path: str) -> tuple[re.Pattern[str], dict[str, Converter]]:
     converters: dict[str, Converter] = {}
     end = 0
     for param in _PARAM.finditer(path):
-        name, kind = param.group(1), param.group(2) or "str"
+        name, kind = param.group(1), param.group(2)
+        if kind is None:
+            kind = "str"
         if not name.isidentifier():
             raise ConfigurationError(f"{param.group(0)!r} in {path!r}: {name!r} is not a valid name")
         if name in converters:

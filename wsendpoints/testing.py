@@ -309,8 +309,14 @@ class _Lifespan(_AppRunner):
             await self._stop()
 
     async def _exchange(self, event: str) -> None:
+        if self._app_done.is_set():
+            return  # the app does not do lifespan (see below)
         self._to_app.send_nowait({"type": f"lifespan.{event}"})
         message = await self._next(None)
+        if message is _APP_RETURNED:
+            # An app that returns on a lifespan scope without answering has no
+            # lifespan support; servers (uvicorn's "auto" mode) carry on without.
+            return
         if message["type"] == f"lifespan.{event}.failed":
             raise LifespanFailed(message.get("message", f"{event} failed"))
         if message["type"] != f"lifespan.{event}.complete":
@@ -341,6 +347,10 @@ class SyncClientWebSocket:
     @property
     def close_code(self) -> int | None:
         return self._session.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._session.close_reason
 
     def send_text(self, data: str) -> None:
         self._portal.call(self._session.send_text, data)

@@ -50,6 +50,16 @@ class FunctionView:
         else:
             self._caught = ALL_CODES if catch_disconnect else frozenset()
 
+    def check_params(self, names: list[str], path: str) -> None:
+        """Refuse a view that cannot take the path parameters of ``path`` as keyword arguments."""
+        try:
+            inspect.signature(self.view).bind(None, **dict.fromkeys(names))
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"view {self.name} cannot take the parameters of {path!r} "
+                f"({', '.join(names) or 'none'}) after the WebSocket: {exc}"
+            ) from None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ws = WebSocket(
             scope,

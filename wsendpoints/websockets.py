@@ -43,6 +43,9 @@ _BYTES = resolve_codec("bytes")
 _JSON = resolve_codec("json")
 _MSGPACK = resolve_codec("msgpack")
 _HTTP_RESPONSE = "websocket.http.response"
+# Errors a server raises for what the app sent (a lone surrogate in text, say),
+# not because the client left; they are the app's bug, so they are not hidden.
+_APP_ERRORS = (UnicodeError, TypeError)
 # What the receive wrapper of an idle-timeout connection returns when the client
 # stayed silent too long; never sent by a server.
 _IDLE = "wsendpoints.idle"
@@ -90,6 +93,7 @@ class WebSocket:
 
     __slots__ = (
         "_caught",
+        "_connect_received",
         "_decode",
         "_encode",
         "_headers",
@@ -124,6 +128,7 @@ class WebSocket:
         self._idle_timeout = idle_timeout
         self._send = send
         self._state = _CONNECTING
+        self._connect_received = False
         # Routes hand over codecs they resolved and checked at registration.
         receive_codec = resolve_codec(receive_type) if isinstance(receive_type, str) else receive_type
         self._receive_codec = receive_codec
@@ -182,7 +187,9 @@ class WebSocket:
             server = scope.get("server")
             host = f"{server[0]}:{server[1]}" if server else "localhost"
         query = scope.get("query_string", b"")
-        return f"{scope.get('scheme', 'ws')}://{host}{scope['path']}" + (
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        return f"{scope.get('scheme', 'ws')}://{host}{path}" + (
             f"?{query.decode('latin-1')}" if query else ""
         )
 
@@ -207,6 +214,7 @@ class WebSocket:
     async def _receive_connect(self) -> bool:
         """Take the server's ``websocket.connect``; False if the client left first."""
         message = await self._receive()
+        self._connect_received = True
         if message["type"] == "websocket.connect":
             return True
         if message["type"] == "websocket.disconnect":
@@ -358,6 +366,8 @@ class WebSocket:
                 await self._send({"type": "websocket.send", "text": data})
             else:
                 await self._send({"type": "websocket.send", "bytes": data})
+        except _APP_ERRORS:
+            raise
         except Exception as exc:
             raise self._gone() from exc
 
@@ -376,6 +386,10 @@ class WebSocket:
     async def send_event(self, event: Message) -> None:
         """Send a raw ASGI event; the connection's state follows what it says."""
         kind = event["type"]
+        if self._state is _CONNECTING and not self._connect_received:
+            # Used outside the dispatchers (a raw ASGI app): the server's
+            # 'websocket.connect' comes before anything the app may send.
+            await self._receive_connect()
         state = self._state
         if kind == "websocket.close":
             if state is _CLOSED or state is _DISCONNECTED:
@@ -387,7 +401,8 @@ class WebSocket:
             try:
                 await self._send(event)
             except Exception:
-                # The client left first: there is nothing left to close.
+                # The client left first: there is nothing left to close. The
+                # code stays the app's: it says why the app was closing.
                 self._state = _DISCONNECTED
             return
         if kind == "websocket.send":
@@ -403,6 +418,8 @@ class WebSocket:
             self._state = _CLOSED
         try:
             await self._send(event)
+        except _APP_ERRORS:
+            raise
         except Exception as exc:
             raise self._gone() from exc
 

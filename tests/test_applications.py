@@ -1,0 +1,306 @@
+"""API: registering routes, dispatching WebSocket and HTTP scopes, mounted apps, and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket as StarletteWebSocket
+
+from wsendpoints import API, WebSocket, WebSocketEndpoint
+from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, LifespanFailed
+from wsendpoints.testing import TestClient, connect, lifespan
+
+Message = dict[str, Any]
+
+
+class Greeter(WebSocketEndpoint):
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send(f"endpoint at {ws.path}")
+
+
+async def greet(ws: WebSocket, **params: Any) -> None:
+    async with ws:
+        await ws.send(f"view at {ws.path}")
+
+
+async def first_text(api: Any, path: str) -> str:
+    async with connect(api, path) as ws:
+        return await ws.receive_text()
+
+
+async def raw_call(app: Any, scope: Message, *client_events: Message) -> list[Message]:
+    """Call ``app`` as a server would, with scripted client events; what the app sent."""
+    inbox = list(client_events)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if inbox:
+            return inbox.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(5):
+        await app(scope, receive, send)
+    return sent
+
+
+# -- registration ------------------------------------------------------------------------------------
+
+
+def test_websocket_route_decorator_returns_the_handler_unchanged() -> None:
+    api = API()
+    assert api.websocket_route("/view")(greet) is greet
+    assert api.websocket_route("/endpoint")(Greeter) is Greeter
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"),
+    [
+        pytest.param(Greeter, "endpoint at /here", id="endpoint"),
+        pytest.param(greet, "view at /here", id="view"),
+    ],
+)
+async def test_add_websocket_serves_an_endpoint_class_or_a_view(handler: Any, expected: str) -> None:
+    api = API()
+    api.add_websocket("/here", handler)
+    assert await first_text(api, "/here") == expected
+
+
+@pytest.mark.parametrize("handler", [object(), int], ids=["not callable", "not an endpoint class"])
+def test_add_websocket_refuses_what_is_neither_a_view_nor_an_endpoint(handler: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        API().add_websocket("/", handler)
+
+
+async def test_routes_are_tried_in_registration_order() -> None:
+    api = API()
+
+    @api.websocket_route("/items/{item_id:int}")
+    async def by_id(ws: WebSocket, item_id: int) -> None:
+        async with ws:
+            await ws.send(f"id {item_id}")
+
+    @api.websocket_route("/items/{name}")
+    async def by_name(ws: WebSocket, name: str) -> None:
+        async with ws:
+            await ws.send(f"name {name}")
+
+    @api.websocket_route("/items/new")
+    async def shadowed(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send("never chosen")
+
+    assert await first_text(api, "/items/7") == "id 7"
+    assert await first_text(api, "/items/new") == "name new"
+
+
+# -- what nothing serves ---------------------------------------------------------------------------
+
+
+async def test_unknown_websocket_path_is_refused_with_404() -> None:
+    api = API()
+    api.add_websocket("/known", Greeter)
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(api, "/unknown"):
+            pass
+    assert rejected.value.status_code == 404
+    assert b"Not Found" in rejected.value.body
+
+
+async def test_unknown_websocket_path_closes_before_accept_without_the_http_response_extension() -> None:
+    scope = {"type": "websocket", "path": "/unknown", "root_path": "", "query_string": b"", "headers": []}
+    sent = await raw_call(API(), scope, {"type": "websocket.connect"})
+    # Servers answer a close before accept with HTTP 403.
+    assert [m["type"] for m in sent] == ["websocket.close"]
+
+
+async def test_http_request_to_an_unmounted_path_gets_404() -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=API()), base_url="http://test") as client:
+        response = await client.get("/anything")
+    assert response.status_code == 404
+
+
+# -- mounted applications ------------------------------------------------------------------------
+
+
+def starlette_app() -> Starlette:
+    async def where(request: StarletteRequest) -> JSONResponse:
+        return JSONResponse(
+            {
+                "name": request.path_params["name"],
+                "path": request.url.path,
+                "root_path": request.scope["root_path"],
+            }
+        )
+
+    async def hello(websocket: StarletteWebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"starlette at {websocket.url.path}")
+        await websocket.close()
+
+    return Starlette(routes=[Route("/where/{name}", where), WebSocketRoute("/ws", hello)])
+
+
+def fastapi_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/where/{name}")
+    async def where(name: str, request: Request) -> dict[str, str]:
+        return {"name": name, "path": request.url.path, "root_path": request.scope["root_path"]}
+
+    return app
+
+
+@pytest.mark.parametrize("make_app", [starlette_app, fastapi_app], ids=["starlette", "fastapi"])
+async def test_mounted_app_serves_http_under_its_prefix(make_app: Any) -> None:
+    api = API()
+    api.mount("/sub", make_app())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
+        found = await client.get("/sub/where/here")
+        missing = await client.get("/sub/nowhere")
+        outside = await client.get("/where/here")
+    assert found.status_code == 200
+    assert found.json() == {"name": "here", "path": "/sub/where/here", "root_path": "/sub"}
+    # The mounted app answers its own 404s; paths outside the prefix never reach it.
+    assert missing.status_code == 404
+    assert outside.status_code == 404
+
+
+async def test_websocket_under_a_mount_goes_to_the_mounted_app_unless_a_route_matches() -> None:
+    api = API()
+    api.mount("/sub", starlette_app())
+    api.add_websocket("/sub/mine", Greeter)
+    assert await first_text(api, "/sub/ws") == "starlette at /sub/ws"
+    assert await first_text(api, "/sub/mine") == "endpoint at /sub/mine"
+
+
+async def test_api_mounted_in_starlette_routes_on_the_path_below_the_mount() -> None:
+    api = API()
+
+    @api.websocket_route("/rooms/{room}")
+    async def room(ws: WebSocket, room: str) -> None:
+        async with ws:
+            await ws.send(f"room {room} at {ws.path}")
+
+    outer = Starlette(routes=[Mount("/chat", app=api)])
+    assert await first_text(outer, "/chat/rooms/blue") == "room blue at /chat/rooms/blue"
+
+
+# -- lifespan -------------------------------------------------------------------------------------------
+
+
+def api_with_hooks(events: list[str]) -> API:
+    api = API()
+
+    @api.on("startup")
+    def open_pool() -> None:
+        events.append("startup sync")
+
+    @api.on("startup")
+    async def warm_cache() -> None:
+        await anyio.lowlevel.checkpoint()
+        events.append("startup async")
+
+    @api.on("shutdown")
+    async def flush() -> None:
+        await anyio.lowlevel.checkpoint()
+        events.append("shutdown async")
+
+    @api.on("shutdown")
+    def close_pool() -> None:
+        events.append("shutdown sync")
+
+    return api
+
+
+async def test_lifespan_hooks_run_in_registration_order() -> None:
+    events: list[str] = []
+    async with lifespan(api_with_hooks(events)):
+        assert events == ["startup sync", "startup async"]
+    assert events == ["startup sync", "startup async", "shutdown async", "shutdown sync"]
+
+
+def api_failing_at_startup(events: list[str]) -> API:
+    api = API()
+
+    @api.on("startup")
+    def connect_database() -> None:
+        raise RuntimeError("database is down")
+
+    @api.on("startup")
+    def after_database() -> None:
+        events.append("ran after the failure")
+
+    return api
+
+
+async def test_failing_startup_hook_reports_lifespan_startup_failed_with_the_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    sent = await raw_call(
+        api_failing_at_startup(events),
+        {"type": "lifespan", "asgi": {"version": "3.0"}},
+        {"type": "lifespan.startup"},
+    )
+    [failed] = sent
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "Traceback" in failed["message"]
+    assert "RuntimeError: database is down" in failed["message"]
+    # Later startup hooks may depend on the failed one.
+    assert events == []
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records if r.name == "wsendpoints")
+
+
+async def test_failing_startup_hook_raises_lifespan_failed_from_the_async_helper() -> None:
+    with pytest.raises(LifespanFailed, match="RuntimeError: database is down"):
+        async with lifespan(api_failing_at_startup([])):
+            pass
+
+
+def test_failing_startup_hook_raises_lifespan_failed_from_the_test_client(backend: str) -> None:
+    client = TestClient(api_failing_at_startup([]), backend=backend)
+    with pytest.raises(LifespanFailed, match="RuntimeError: database is down"):
+        client.__enter__()
+
+
+async def test_failing_shutdown_hook_reports_shutdown_failed_after_every_hook_ran() -> None:
+    events: list[str] = []
+    api = API()
+
+    @api.on("shutdown")
+    def broken() -> None:
+        raise RuntimeError("cannot flush")
+
+    @api.on("shutdown")
+    def independent() -> None:
+        events.append("independent clean-up")
+
+    sent = await raw_call(
+        api,
+        {"type": "lifespan", "asgi": {"version": "3.0"}},
+        {"type": "lifespan.startup"},
+        {"type": "lifespan.shutdown"},
+    )
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.failed"]
+    assert "RuntimeError: cannot flush" in sent[1]["message"]
+    assert events == ["independent clean-up"]
+
+
+def test_unknown_lifespan_event_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown lifespan event 'start'"):
+        API().on("start")  # type: ignore[arg-type]

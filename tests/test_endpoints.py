@@ -1,0 +1,494 @@
+"""WebSocketEndpoint: the hooks, one instance per connection, and how the dispatcher ends a connection."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
+from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
+from wsendpoints.testing import ClientWebSocket, connect
+
+
+class Echo(WebSocketEndpoint):
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        await ws.send(message)
+
+
+def served(endpoint: type[WebSocketEndpoint]) -> API:
+    api = API()
+    api.add_websocket("/", endpoint)
+    return api
+
+
+async def close_code_from_app(ws: ClientWebSocket) -> int:
+    """Wait for the application to close the connection; the code it chose."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        await ws.receive_text()
+    return closed.value.code
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "wsendpoints" and r.levelno >= logging.ERROR]
+
+
+def websocket_scope(path: str = "/") -> dict[str, Any]:
+    """A scope as a server without the websocket.http.response extension builds it."""
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "subprotocols": [],
+    }
+
+
+# -- on_connect ------------------------------------------------------------------------
+
+
+async def test_default_on_connect_accepts() -> None:
+    async with connect(served(Echo)) as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+
+
+async def test_on_connect_that_returns_without_accepting_is_accepted_for_it() -> None:
+    class Quiet(Echo):
+        async def on_connect(self, ws: WebSocket) -> None:
+            ws.state.ready = True
+
+    async with connect(served(Quiet)) as ws:
+        await ws.send_text("still here")
+        assert await ws.receive_text() == "still here"
+
+
+async def test_closing_in_on_connect_refuses_the_handshake() -> None:
+    class Bouncer(Echo):
+        async def on_connect(self, ws: WebSocket) -> None:
+            await ws.close(4403)
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(served(Bouncer)):
+            pass
+    assert rejected.value.status_code == 403
+    assert rejected.value.close_code == 4403
+
+
+# -- messages, types and per-connection state --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("types", "send", "payloads", "expected"),
+    [
+        pytest.param({}, "send_text", ["a", "b", "c"], ["a", "b", "c"], id="text"),
+        pytest.param(
+            {"receive_type": "bytes"}, "send_bytes", [b"\x00", b"\x01"], [b"\x00", b"\x01"], id="bytes"
+        ),
+        pytest.param(
+            {"value_type": "json"},
+            "send_json",
+            [{"n": i} for i in range(20)],
+            [{"n": i} for i in range(20)],
+            id="json",
+        ),
+        pytest.param(
+            {"value_type": "msgpack"},
+            "send_msgpack",
+            [[1, 2], {"k": b"v"}],
+            [[1, 2], {"k": b"v"}],
+            id="msgpack",
+        ),
+        pytest.param({"receive_type": "auto"}, "send_bytes", [b"raw"], [b"raw"], id="auto"),
+    ],
+)
+async def test_on_receive_gets_decoded_messages_in_order(
+    types: dict[str, str], send: str, payloads: list[Any], expected: list[Any]
+) -> None:
+    received: list[Any] = []
+
+    async def on_receive(self: WebSocketEndpoint, ws: WebSocket, message: Any) -> None:
+        received.append(message)
+
+    Recorder = type("Recorder", (WebSocketEndpoint,), {**types, "on_receive": on_receive})
+    async with connect(served(Recorder)) as ws:
+        for payload in payloads:
+            await getattr(ws, send)(payload)
+    # Leaving the block waited for the app, so every message has been handled.
+    assert received == expected
+
+
+@pytest.mark.parametrize(
+    ("types", "receive", "expected"),
+    [
+        pytest.param({"send_type": "json"}, "receive_json", {"got": '"hello"'}, id="json"),
+        pytest.param({"send_type": "msgpack"}, "receive_msgpack", {"got": '"hello"'}, id="msgpack"),
+        pytest.param({"value_type": "json"}, "receive_json", {"got": "hello"}, id="value_type sets both"),
+    ],
+)
+async def test_send_type_encodes_what_the_endpoint_sends(
+    types: dict[str, str], receive: str, expected: dict[str, str]
+) -> None:
+    async def on_receive(self: WebSocketEndpoint, ws: WebSocket, message: Any) -> None:
+        await ws.send({"got": message})
+
+    Replier = type("Replier", (WebSocketEndpoint,), {**types, "on_receive": on_receive})
+    async with connect(served(Replier)) as ws:
+        await ws.send_text('"hello"')
+        assert await getattr(ws, receive)() == expected
+
+
+async def test_each_connection_gets_its_own_instance() -> None:
+    class Counter(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            self.count = 0
+            await ws.accept()
+
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            self.count += 1
+            await ws.send(f"{message} {self.count}")
+
+    api = served(Counter)
+    async with connect(api) as first, connect(api) as second:
+        await first.send_text("a")
+        assert await first.receive_text() == "a 1"
+        await first.send_text("a")
+        assert await first.receive_text() == "a 2"
+        await second.send_text("b")
+        assert await second.receive_text() == "b 1"
+
+
+# -- background tasks ---------------------------------------------------------------------------
+
+
+class Ticker(WebSocketEndpoint):
+    """Pushes a tick from a background task; commands close or crash the connection."""
+
+    cancelled: list[str]
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        ws.task_group.start_soon(self.push, ws)
+
+    async def push(self, ws: WebSocket) -> None:
+        try:
+            await ws.send("tick")
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            self.cancelled.append("push")
+            raise
+
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        if message == "close":
+            await ws.close(4000)
+        elif message == "crash":
+            raise RuntimeError("crash requested")
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        pytest.param(lambda ws: ws.close(), id="client closes"),
+        pytest.param(lambda ws: ws.send_text("close"), id="server closes"),
+        pytest.param(lambda ws: ws.send_text("crash"), id="on_receive raises"),
+    ],
+)
+async def test_background_task_is_cancelled_when_the_connection_ends(end: Any) -> None:
+    cancelled: list[str] = []
+    TrackedTicker = type("TrackedTicker", (Ticker,), {"cancelled": cancelled})
+    async with connect(served(TrackedTicker)) as ws:
+        assert await ws.receive_text() == "tick"
+        await end(ws)
+    assert cancelled == ["push"]
+
+
+# -- failures ----------------------------------------------------------------------------------------
+
+
+class Fragile(WebSocketEndpoint):
+    """Echoes, or fails where the client's message says: in on_receive or in a background task."""
+
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        if message == "fail in on_receive":
+            raise RuntimeError("boom in on_receive")
+        if message == "fail in task":
+            ws.task_group.start_soon(self.explode)
+        else:
+            await ws.send(message)
+
+    async def explode(self) -> None:
+        raise RuntimeError("boom in task")
+
+
+@pytest.mark.parametrize("where", ["on_receive", "task"])
+async def test_exception_in_a_hook_or_task_closes_with_1011_and_logs_the_traceback(
+    where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = served(Fragile)
+    async with connect(api) as ws:
+        await ws.send_text(f"fail in {where}")
+        assert await close_code_from_app(ws) == 1011
+
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+    assert str(record.exc_info[1]) == f"boom in {where}"
+
+    async with connect(api) as ws:
+        await ws.send_text("still serving")
+        assert await ws.receive_text() == "still serving"
+
+
+async def test_exception_in_on_connect_after_accepting_closes_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BrokenConnect(Echo):
+        async def on_connect(self, ws: WebSocket) -> None:
+            await ws.accept()
+            if "fail" in ws.query_params:
+                raise RuntimeError("boom in on_connect")
+
+    api = served(BrokenConnect)
+    async with connect(api, "/?fail") as ws:
+        assert await close_code_from_app(ws) == 1011
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "boom in on_connect"
+
+    async with connect(api) as ws:
+        await ws.send_text("still serving")
+        assert await ws.receive_text() == "still serving"
+
+
+async def test_exception_in_on_connect_before_accepting_refuses_with_http_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BrokenConnect(Echo):
+        async def on_connect(self, ws: WebSocket) -> None:
+            raise RuntimeError("boom before accept")
+
+    api = served(BrokenConnect)
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(api):
+            pass
+    assert rejected.value.status_code == 500
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "boom before accept"
+
+
+async def test_exception_in_on_disconnect_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenCleanup(Echo):
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            raise RuntimeError("boom in on_disconnect")
+
+    api = served(BrokenCleanup)
+    async with connect(api) as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "boom in on_disconnect"
+    async with connect(api) as ws:
+        await ws.send_text("again")
+        assert await ws.receive_text() == "again"
+
+
+# -- on_disconnect -----------------------------------------------------------------------------------
+
+
+class Recorded(WebSocketEndpoint):
+    """A JSON endpoint that records its close codes; {"close": code} and {"raise": ...} are commands."""
+
+    value_type = "json"
+    codes: list[int]
+
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        if "close" in message:
+            await ws.close(message["close"])
+        elif "raise" in message:
+            raise RuntimeError(message["raise"])
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        self.codes.append(close_code)
+
+
+@pytest.mark.parametrize(
+    ("end", "expected_code"),
+    [
+        pytest.param(lambda ws: ws.close(1001), 1001, id="client closes 1001"),
+        pytest.param(lambda ws: ws.close(4000), 4000, id="client closes 4000"),
+        pytest.param(lambda ws: ws.close(), 1000, id="client closes 1000"),
+        pytest.param(lambda ws: ws.send_json({"close": 4321}), 4321, id="server closes in on_receive"),
+        pytest.param(lambda ws: ws.send_text("{not json"), 1007, id="payload it cannot decode"),
+        pytest.param(lambda ws: ws.send_bytes(b"[]"), 1003, id="frame of the wrong kind"),
+        pytest.param(lambda ws: ws.send_json({"raise": "boom"}), 1011, id="exception"),
+    ],
+)
+async def test_on_disconnect_runs_once_with_the_close_code(end: Any, expected_code: int) -> None:
+    codes: list[int] = []
+    Endpoint = type("Endpoint", (Recorded,), {"codes": codes})
+    async with connect(served(Endpoint)) as ws:
+        await end(ws)
+    assert codes == [expected_code]
+
+
+async def test_cancelled_connection_closes_with_1001_and_still_runs_on_disconnect() -> None:
+    codes: list[int] = []
+    accepted = anyio.Event()
+
+    class Endpoint(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            await ws.accept()
+            accepted.set()
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            # A checkpoint here would raise at once if on_disconnect were not shielded.
+            await anyio.lowlevel.checkpoint()
+            codes.append(close_code)
+
+    to_app, app_inbox = anyio.create_memory_object_stream[dict[str, Any]](10)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def serve_connection() -> None:
+        await Endpoint(websocket_scope(), app_inbox.receive, send)
+
+    await to_app.send({"type": "websocket.connect"})
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve_connection)
+            await accepted.wait()
+            tg.cancel_scope.cancel()
+
+    assert codes == [1001]
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
+    assert sent[-1]["code"] == 1001
+
+
+async def test_system_exit_in_a_hook_is_not_swallowed() -> None:
+    codes: list[int] = []
+
+    class Exiting(WebSocketEndpoint):
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            raise SystemExit(3)
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            codes.append(close_code)
+
+    inbox = [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "bye"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    # SystemExit and KeyboardInterrupt are not errors to report with 1011: the process
+    # is asked to stop, so the connection is closed and the exception goes on to the server.
+    with (
+        anyio.fail_after(5),
+        pytest.RaisesGroup(SystemExit, allow_unwrapped=True, flatten_subgroups=True),
+    ):
+        await Exiting(websocket_scope(), receive, send)
+    assert sent[-1]["type"] == "websocket.close"
+    assert len(codes) == 1
+
+
+# -- class definition and route options ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attribute", ["value_type", "receive_type", "send_type"])
+def test_unknown_type_name_is_refused_when_the_class_is_defined(attribute: str) -> None:
+    with pytest.raises(ConfigurationError, match="unknown message type 'yaml'"):
+        type("Typo", (WebSocketEndpoint,), {attribute: "yaml"})
+
+
+async def test_route_value_type_overrides_the_class_attributes() -> None:
+    api = API()
+    api.add_websocket("/json", Echo, value_type="json")
+    api.add_websocket("/text", Echo)
+    async with connect(api, "/json") as ws:
+        await ws.send_json({"a": [1, 2]})
+        assert await ws.receive_json() == {"a": [1, 2]}
+    # The route got its own configured class; Echo itself still speaks text.
+    async with connect(api, "/text") as ws:
+        await ws.send_text("not json")
+        assert await ws.receive_text() == "not json"
+
+
+async def test_route_receive_type_keeps_the_class_send_type() -> None:
+    class Describe(WebSocketEndpoint):
+        value_type = "json"
+
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            await ws.send({"type": type(message).__name__, "message": message})
+
+    api = API()
+    api.add_websocket("/", Describe, receive_type="text")
+    async with connect(api) as ws:
+        # Not JSON: the class's receive codec would close with 1007.
+        await ws.send_text("plain words")
+        assert await ws.receive_json() == {"type": "str", "message": "plain words"}
+
+
+@pytest.mark.parametrize("option", [{"catch_disconnect": False}, {"caught_close_codes": [1000]}])
+def test_disconnect_options_are_refused_for_an_endpoint(option: dict[str, Any]) -> None:
+    api = API()
+    with pytest.raises(ConfigurationError, match="on_disconnect"):
+        api.add_websocket("/", Echo, **option)
+    assert api.routes == []
+
+
+# -- an endpoint class as a plain ASGI app --------------------------------------------------------------
+
+
+class Room(WebSocketEndpoint):
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send(f"welcome to {ws.path_params['room']}")
+
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        await ws.send(message.upper())
+
+
+def starlette_app() -> Starlette:
+    return Starlette(routes=[WebSocketRoute("/ws/{room}", Room)])
+
+
+async def test_endpoint_class_mounted_in_starlette_with_the_async_client() -> None:
+    async with connect(starlette_app(), "/ws/lobby") as ws:
+        assert await ws.receive_text() == "welcome to lobby"
+        await ws.send_text("hello")
+        assert await ws.receive_text() == "HELLO"
+
+
+def test_endpoint_class_mounted_in_starlette_with_starlettes_test_client(backend: str) -> None:
+    with warnings.catch_warnings():
+        # Starlette 1.x asks for httpx2 at import; the httpx the dev extra installs still works.
+        warnings.simplefilter("ignore", UserWarning)
+        from starlette.testclient import TestClient
+
+    with (
+        TestClient(starlette_app(), backend=backend) as client,
+        client.websocket_connect("/ws/lobby") as ws,
+    ):
+        assert ws.receive_text() == "welcome to lobby"
+        ws.send_text("hello")
+        assert ws.receive_text() == "HELLO"

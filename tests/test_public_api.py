@@ -1,0 +1,134 @@
+"""The public surface users, docs and checks rely on: names, exceptions, typing marker."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import wsendpoints
+from wsendpoints import exceptions
+
+PUBLIC_NAMES = [
+    "API",
+    "CloseCode",
+    "Codec",
+    "ConnectionState",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketEndpoint",
+    "register_codec",
+    "register_converter",
+]
+
+EXCEPTIONS = [
+    "WebSocketError",
+    "ConfigurationError",
+    "WebSocketStateError",
+    "WebSocketDisconnect",
+    "HandshakeRejected",
+    "ReceiveTimeout",
+    "LifespanFailed",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(wsendpoints.__all__) == sorted(PUBLIC_NAMES)
+    assert len(wsendpoints.__all__) == len(set(wsendpoints.__all__))
+
+
+@pytest.mark.parametrize("name", PUBLIC_NAMES)
+def test_every_public_name_is_importable(name: str) -> None:
+    namespace: dict[str, object] = {}
+    exec(f"from wsendpoints import {name}", namespace)
+    assert namespace[name] is getattr(wsendpoints, name)
+
+
+def test_star_import_gives_exactly_the_public_names() -> None:
+    namespace: dict[str, object] = {}
+    exec("from wsendpoints import *", namespace)
+    assert sorted(name for name in namespace if name != "__builtins__") == sorted(PUBLIC_NAMES)
+
+
+@pytest.mark.parametrize("name", EXCEPTIONS)
+def test_exceptions_module_holds_every_exception(name: str) -> None:
+    cls = getattr(exceptions, name)
+    assert issubclass(cls, exceptions.WebSocketError)
+    assert name in exceptions.__all__
+
+
+def test_every_exception_the_package_defines_lives_in_the_exceptions_module() -> None:
+    defined = set()
+    for module_info in pkgutil.iter_modules(wsendpoints.__path__, "wsendpoints."):
+        if module_info.name.endswith("__main__"):
+            continue  # importing it runs the command line
+        module = importlib.import_module(module_info.name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__.startswith("wsendpoints"):
+                defined.add(obj)
+    assert {cls.__module__ for cls in defined} == {"wsendpoints.exceptions"}
+    assert defined == {getattr(exceptions, name) for name in EXCEPTIONS}
+
+
+def test_top_level_disconnect_is_the_one_in_exceptions() -> None:
+    assert wsendpoints.WebSocketDisconnect is exceptions.WebSocketDisconnect
+
+
+def test_websocket_disconnect_carries_code_and_reason() -> None:
+    error = exceptions.WebSocketDisconnect(4001, "going away")
+    assert (error.code, error.reason) == (4001, "going away")
+    assert "4001" in str(error)
+    assert "going away" in str(error)
+
+
+def test_websocket_disconnect_defaults_to_a_normal_closure() -> None:
+    error = exceptions.WebSocketDisconnect()
+    assert (error.code, error.reason) == (1000, "")
+
+
+def test_websocket_disconnect_code_is_a_plain_int() -> None:
+    assert type(exceptions.WebSocketDisconnect(exceptions.CloseCode.GOING_AWAY).code) is int
+
+
+@pytest.mark.parametrize(
+    ("name", "builtin"),
+    [
+        ("ConfigurationError", ValueError),
+        ("WebSocketStateError", RuntimeError),
+        ("ReceiveTimeout", TimeoutError),
+    ],
+)
+def test_exceptions_also_derive_from_the_matching_builtin(name: str, builtin: type[Exception]) -> None:
+    assert issubclass(getattr(exceptions, name), builtin)
+
+
+def test_handshake_rejected_carries_status_and_close_code() -> None:
+    error = exceptions.HandshakeRejected(403, close_code=4403, reason="no")
+    assert (error.status_code, error.close_code, error.reason, error.body) == (403, 4403, "no", b"")
+    assert "403" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("member", "code"),
+    [
+        ("NORMAL_CLOSURE", 1000),
+        ("GOING_AWAY", 1001),
+        ("UNSUPPORTED_DATA", 1003),
+        ("INVALID_PAYLOAD", 1007),
+        ("INTERNAL_ERROR", 1011),
+    ],
+)
+def test_close_codes_have_their_rfc_6455_values(member: str, code: int) -> None:
+    assert exceptions.CloseCode[member] == code
+
+
+def test_package_ships_py_typed() -> None:
+    assert (Path(wsendpoints.__file__).parent / "py.typed").is_file()
+
+
+def test_package_has_a_version_string() -> None:
+    assert isinstance(wsendpoints.__version__, str)
+    assert wsendpoints.__version__.split(".")[0].isdigit()

@@ -1,0 +1,169 @@
+"""Serving concerns in-process: capacity, idle timeout, draining, the CLI and `api.run` errors.
+
+The same behaviours through real uvicorn and hypercorn processes are in
+tests/integration/test_serving_servers.py.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+import pytest
+
+from wsendpoints import API, WebSocket, WebSocketEndpoint
+from wsendpoints.cli import main
+from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketDisconnect
+from wsendpoints.serving import import_app
+from wsendpoints.testing import connect
+
+
+class Recorder(WebSocketEndpoint):
+    closed: list[int]
+
+    async def on_receive(self, ws: WebSocket, message: str) -> None:
+        await ws.send(message)
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        self.closed.append(close_code)
+
+
+def recording_api(**options: object) -> tuple[API, list[int]]:
+    closed: list[int] = []
+    api = API(**options)  # type: ignore[arg-type]
+    api.add_websocket("/echo", type("Echo", (Recorder,), {"closed": closed}))
+    return api, closed
+
+
+async def test_connection_count_follows_open_connections() -> None:
+    api, _ = recording_api()
+    assert api.connection_count == 0
+    async with connect(api, "/echo"), connect(api, "/echo"):
+        assert api.connection_count == 2
+    assert api.connection_count == 0
+
+
+async def test_over_max_connections_handshake_is_refused_with_503() -> None:
+    api, _ = recording_api(max_connections=2)
+    async with connect(api, "/echo"), connect(api, "/echo"):
+        with pytest.raises(HandshakeRejected) as refused:
+            async with connect(api, "/echo"):
+                pass
+        assert refused.value.status_code == 503
+    # Capacity frees up as connections end.
+    async with connect(api, "/echo") as ws:
+        await ws.send_text("again")
+        assert await ws.receive_text() == "again"
+
+
+async def test_over_capacity_without_http_response_extension_closes_1013() -> None:
+    api, _ = recording_api(max_connections=1)
+    async with connect(api, "/echo"):
+        client = connect(api, "/echo")
+        del client.scope["extensions"]
+        async with client as ws:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await ws.receive_text()
+            assert closed.value.code == 1013
+
+
+def test_max_connections_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="max_connections"):
+        API(max_connections=0)
+
+
+@pytest.mark.parametrize("style", ["endpoint", "view"])
+async def test_idle_connection_is_closed_with_1001(style: str) -> None:
+    api = API()
+    if style == "endpoint":
+
+        class Quiet(WebSocketEndpoint):
+            idle_timeout = 0.2
+
+        api.add_websocket("/quiet", Quiet)
+    else:
+
+        @api.websocket_route("/quiet", idle_timeout=0.2)
+        async def quiet(ws: WebSocket) -> None:
+            async with ws:
+                async for _ in ws:
+                    pass
+
+    async with connect(api, "/quiet") as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await ws.receive_text(timeout=5)
+        assert closed.value.code == 1001
+        assert "idle" in closed.value.reason
+
+
+async def test_messages_keep_an_idle_timeout_connection_open() -> None:
+    api, closed = recording_api()
+    api.add_websocket("/slow", type("Slow", (Recorder,), {"closed": closed}), idle_timeout=0.3)
+    async with connect(api, "/slow") as ws:
+        # Five round trips 0.1 s apart outlast the timeout only if each message resets it.
+        for n in range(5):
+            await anyio.sleep(0.1)
+            await ws.send_text(str(n))
+            assert await ws.receive_text() == str(n)
+    assert closed == [1000]
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf")])
+def test_idle_timeout_must_be_positive_and_finite(timeout: float) -> None:
+    api = API()
+    with pytest.raises(ConfigurationError, match="idle_timeout"):
+        api.add_websocket("/x", Recorder, idle_timeout=timeout)
+
+
+async def test_close_connections_drains_with_1001_and_runs_on_disconnect() -> None:
+    api, closed = recording_api()
+    async with connect(api, "/echo") as first, connect(api, "/echo") as second:
+        await api.close_connections(timeout=5)
+        for ws in (first, second):
+            with pytest.raises(WebSocketDisconnect) as ended:
+                await ws.receive_text()
+            assert ended.value.code == 1001
+        assert sorted(closed) == [1001, 1001]
+        assert api.connection_count == 0
+        # Draining also refuses newcomers.
+        with pytest.raises(HandshakeRejected) as refused:
+            async with connect(api, "/echo"):
+                pass
+        assert refused.value.status_code == 503
+
+
+def test_import_app_names_what_is_wrong() -> None:
+    with pytest.raises(ConfigurationError, match="module:attribute"):
+        import_app("no_colon")
+    with pytest.raises(ConfigurationError, match="no attribute 'missing'"):
+        import_app("wsendpoints:missing")
+    with pytest.raises(ConfigurationError, match="not a wsendpoints API"):
+        import_app("wsendpoints:WebSocket")
+
+
+def test_cli_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--host", "--port", "--backend", "--reload", "--log-level", "--max-message-size"):
+        assert option in text
+
+
+def test_cli_reports_a_bad_app_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "nowhere_to_be_found:api"])
+    assert "wsendpoints: error:" in str(exited.value.code)
+    assert "nowhere_to_be_found" in str(exited.value.code)
+
+
+def test_trio_backend_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulate an install without the `trio` extra: importing hypercorn.trio fails.
+    monkeypatch.setitem(sys.modules, "hypercorn.trio", None)
+    with pytest.raises(ConfigurationError, match=r"wsendpoints\[trio\]"):
+        API().run(backend="trio")
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown backend"):
+        API().run(backend="gevent")  # type: ignore[arg-type]

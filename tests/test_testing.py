@@ -1,0 +1,212 @@
+"""The in-process test clients: sync TestClient and async connect(), timeouts, and refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.lowlevel
+import pytest
+
+from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
+from wsendpoints.exceptions import HandshakeRejected, ReceiveTimeout
+from wsendpoints.testing import TestClient, connect
+
+Message = dict[str, Any]
+
+
+def make_api() -> API:
+    api = API()
+
+    @api.websocket_route("/hello")
+    async def hello(ws: WebSocket) -> None:
+        await ws.accept(subprotocol=ws.subprotocols[0], headers={"X-Served-By": "hello"})
+        await ws.send_json({"token": ws.headers["x-token"], "offered": ws.subprotocols})
+        name = await ws.receive_text()
+        await ws.send_text(f"hello {name}")
+        await ws.close(4000)
+
+    @api.websocket_route("/echo")
+    async def echo(ws: WebSocket) -> None:
+        async with ws:
+            async for message in ws:
+                await ws.send(message)
+
+    @api.websocket_route("/silent")
+    async def silent(ws: WebSocket) -> None:
+        async with ws:
+            await ws.receive()
+
+    @api.websocket_route("/forbidden")
+    async def forbidden(ws: WebSocket) -> None:
+        await ws.close(4403)
+
+    return api
+
+
+# -- the sync client ---------------------------------------------------------------------------------
+
+
+def test_sync_client_talks_to_a_view(backend: str) -> None:
+    client = TestClient(make_api(), backend=backend)
+    with client.websocket_connect(
+        "/hello", subprotocols=["chat.v2", "chat.v1"], headers={"X-Token": "secret"}
+    ) as ws:
+        assert ws.accepted_subprotocol == "chat.v2"
+        assert ws.response_headers["x-served-by"] == "hello"
+        assert ws.receive_json() == {"token": "secret", "offered": ["chat.v2", "chat.v1"]}
+        ws.send_text("world")
+        assert ws.receive_text() == "hello world"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 4000
+        assert ws.close_code == 4000
+
+
+def test_sync_client_as_a_context_manager_runs_the_lifespan_hooks(backend: str) -> None:
+    events: list[str] = []
+    api = make_api()
+    api.on("startup")(lambda: events.append("startup"))
+    api.on("shutdown")(lambda: events.append("shutdown"))
+
+    with TestClient(api, backend=backend) as client:
+        assert events == ["startup"]
+        with client.websocket_connect("/echo") as ws:
+            ws.send_text("ping")
+            assert ws.receive_text() == "ping"
+        assert events == ["startup"]
+    assert events == ["startup", "shutdown"]
+
+
+# -- the async client ---------------------------------------------------------------------------------
+
+
+async def test_async_client_talks_to_a_view() -> None:
+    async with connect(make_api(), "/echo") as ws:
+        for text in ["one", "two"]:
+            await ws.send_text(text)
+            assert await ws.receive_text() == text
+        await ws.send_bytes(b"binary")
+        # The echo view's text codec refuses a binary frame.
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await ws.receive_text()
+        assert closed.value.code == 1003
+        with pytest.raises(WebSocketDisconnect):
+            await ws.send_text("after the close")
+
+
+# -- timeouts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_call", [False, True], ids=["connection timeout", "per-call timeout"])
+async def test_receive_from_a_silent_app_raises_receive_timeout(per_call: bool) -> None:
+    connection_timeout, call_timeout = (5.0, 0.2) if per_call else (0.2, None)
+    async with connect(make_api(), "/silent", timeout=connection_timeout) as ws:
+        with pytest.raises(ReceiveTimeout, match=r"nothing from the application within 0\.2 s"):
+            await ws.receive_text(timeout=call_timeout)
+
+
+def test_sync_client_receive_timeout_is_a_timeout_error(backend: str) -> None:
+    client = TestClient(make_api(), backend=backend, timeout=0.2)
+    with client.websocket_connect("/silent") as ws, pytest.raises(TimeoutError, match=r"within 0\.2 s"):
+        ws.receive_text()
+
+
+# -- refused handshakes ------------------------------------------------------------------------------
+
+
+async def test_close_before_accept_raises_handshake_rejected_with_the_close_code() -> None:
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(make_api(), "/forbidden"):
+            pass
+    assert rejected.value.status_code == 403
+    assert rejected.value.close_code == 4403
+    assert str(rejected.value) == "handshake rejected with HTTP 403 (close code 4403)"
+
+
+async def http_refusal(scope: Message, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+    await send({"type": "websocket.http.response.body", "body": b"log in ", "more_body": True})
+    await send({"type": "websocket.http.response.body", "body": b"first"})
+
+
+async def test_http_response_refusal_carries_the_status_and_the_body() -> None:
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(http_refusal):
+            pass
+    assert rejected.value.status_code == 401
+    assert rejected.value.body == b"log in first"
+    assert rejected.value.close_code is None
+
+
+def test_sync_client_raises_handshake_rejected(backend: str) -> None:
+    client = TestClient(http_refusal, backend=backend)
+    with pytest.raises(HandshakeRejected) as rejected, client.websocket_connect("/"):
+        pass
+    assert rejected.value.status_code == 401
+
+
+# -- an application that raises -----------------------------------------------------------------------
+
+
+async def raises_before_accept(scope: Message, receive: Any, send: Any) -> None:
+    await receive()
+    raise RuntimeError("broken app")
+
+
+async def raises_after_a_message(scope: Message, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await receive()
+    raise RuntimeError("broken app")
+
+
+async def test_application_error_before_accept_is_raised_in_the_test() -> None:
+    with pytest.raises(RuntimeError, match="broken app"):
+        async with connect(raises_before_accept):
+            pass
+
+
+async def test_application_error_after_accept_is_raised_by_the_next_receive() -> None:
+    async with connect(raises_after_a_message) as ws:
+        await ws.send_text("trigger")
+        with pytest.raises(RuntimeError, match="broken app"):
+            await ws.receive_text()
+
+
+def test_application_error_is_raised_in_a_sync_test(backend: str) -> None:
+    client = TestClient(raises_after_a_message, backend=backend)
+    with client.websocket_connect("/") as ws:
+        ws.send_text("trigger")
+        with pytest.raises(RuntimeError, match="broken app"):
+            ws.receive_text()
+
+
+# -- leaving the block -------------------------------------------------------------------------------
+
+
+def recording_api(codes: list[int]) -> API:
+    class Recorded(WebSocketEndpoint):
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            # Yield a few times: the client must wait for this, not merely start it.
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
+            codes.append(close_code)
+
+    api = API()
+    api.add_websocket("/", Recorded)
+    return api
+
+
+async def test_leaving_the_async_block_closes_with_1000_and_waits_for_the_app() -> None:
+    codes: list[int] = []
+    async with connect(recording_api(codes)) as ws:
+        await ws.send_text("hi")
+    assert codes == [1000]
+
+
+def test_leaving_the_sync_block_closes_with_1000_and_waits_for_the_app(backend: str) -> None:
+    codes: list[int] = []
+    with TestClient(recording_api(codes), backend=backend).websocket_connect("/") as ws:
+        ws.send_text("hi")
+    assert codes == [1000]

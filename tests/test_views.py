@@ -1,0 +1,272 @@
+"""Function views: registration checks, path parameters, and how a view's connection ends."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import pytest
+
+from wsendpoints import API, WebSocket, WebSocketDisconnect
+from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
+from wsendpoints.testing import ClientWebSocket, connect
+
+
+async def close_code_from_app(ws: ClientWebSocket) -> int:
+    """Wait for the application to close the connection; the code it chose."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        await ws.receive_text()
+    return closed.value.code
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "wsendpoints" and r.levelno >= logging.ERROR]
+
+
+# -- registration --------------------------------------------------------------------------------
+
+
+def sync_view(ws: WebSocket) -> None:
+    pass
+
+
+def returns_a_coroutine(ws: WebSocket) -> Any:
+    async def inner() -> None:
+        pass
+
+    return inner()
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        pytest.param(sync_view, id="def"),
+        pytest.param(lambda ws: None, id="lambda"),
+        pytest.param(returns_a_coroutine, id="def returning a coroutine"),
+    ],
+)
+@pytest.mark.parametrize(
+    "register",
+    [
+        pytest.param(lambda api, view: api.websocket_route("/")(view), id="decorator"),
+        pytest.param(lambda api, view: api.add_websocket("/", view), id="add_websocket"),
+    ],
+)
+def test_non_async_view_is_refused_at_registration(view: Any, register: Any) -> None:
+    api = API()
+    with pytest.raises(ConfigurationError, match="must be an 'async def' function"):
+        register(api, view)
+    assert api.routes == []
+
+
+@pytest.mark.parametrize("option", ["value_type", "receive_type", "send_type"])
+def test_unknown_type_name_is_refused_at_registration(option: str) -> None:
+    api = API()
+
+    async def view(ws: WebSocket) -> None:
+        pass
+
+    with pytest.raises(ConfigurationError, match="unknown message type 'yaml'"):
+        api.websocket_route("/", **{option: "yaml"})(view)
+    assert api.routes == []
+
+
+# -- serving --------------------------------------------------------------------------------------
+
+
+async def test_view_gets_path_params_as_keyword_arguments() -> None:
+    api = API()
+
+    @api.websocket_route("/rooms/{room}/seats/{seat:int}", send_type="json")
+    async def seat(ws: WebSocket, room: str, seat: int) -> None:
+        async with ws:
+            await ws.send({"room": room, "seat": seat, "path_params": dict(ws.path_params)})
+
+    async with connect(api, "/rooms/blue/seats/12") as ws:
+        assert await ws.receive_json() == {
+            "room": "blue",
+            "seat": 12,
+            "path_params": {"room": "blue", "seat": 12},
+        }
+
+
+async def test_view_that_returns_without_closing_is_closed_with_1000() -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def hello(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send("hello")
+
+    async with connect(api) as ws:
+        assert await ws.receive_text() == "hello"
+        assert await close_code_from_app(ws) == 1000
+
+
+async def test_view_that_returns_without_accepting_refuses_the_handshake() -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def shy(ws: WebSocket) -> None:
+        pass
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(api):
+            pass
+    assert rejected.value.status_code == 403
+
+
+async def test_exception_in_a_view_closes_with_1011_and_logs_the_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def fragile(ws: WebSocket) -> None:
+        async with ws:
+            if await ws.receive() == "fail":
+                raise RuntimeError("boom in view")
+            await ws.send("fine")
+
+    async with connect(api) as ws:
+        await ws.send_text("fail")
+        assert await close_code_from_app(ws) == 1011
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+    assert str(record.exc_info[1]) == "boom in view"
+
+    async with connect(api) as ws:
+        await ws.send_text("again")
+        assert await ws.receive_text() == "fine"
+
+
+async def test_exception_in_a_view_before_accepting_refuses_with_http_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def fragile(ws: WebSocket) -> None:
+        raise RuntimeError("boom before accept")
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(api):
+            pass
+    assert rejected.value.status_code == 500
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "boom before accept"
+
+
+async def test_exception_before_accepting_closes_when_the_server_cannot_send_http(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def fragile(ws: WebSocket) -> None:
+        raise RuntimeError("boom before accept")
+
+    inbox = [{"type": "websocket.connect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    # No websocket.http.response extension: closing before accept is the only refusal left.
+    scope = {"type": "websocket", "path": "/", "root_path": "", "query_string": b"", "headers": []}
+    with anyio.fail_after(5):
+        await api(scope, receive, send)
+    assert [m["type"] for m in sent] == ["websocket.close"]
+    assert sent[0]["code"] == 1011
+    assert len(error_records(caplog)) == 1
+
+
+# -- catching disconnects -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "client_code", "seen"),
+    [
+        pytest.param({}, 1001, "after the block", id="default catches every code"),
+        pytest.param({"catch_disconnect": False}, 1001, "raised 1001", id="catch_disconnect=False"),
+        pytest.param({"caught_close_codes": [1000]}, 1000, "after the block", id="caught code"),
+        pytest.param({"caught_close_codes": [1000]}, 1001, "raised 1001", id="code not caught"),
+    ],
+)
+async def test_which_disconnects_async_with_silences(
+    options: dict[str, Any], client_code: int, seen: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = API()
+    events: list[str] = []
+
+    @api.websocket_route("/", **options)
+    async def listener(ws: WebSocket) -> None:
+        try:
+            async with ws:
+                await ws.receive()
+                events.append("received")
+            events.append("after the block")
+        except WebSocketDisconnect as exc:
+            events.append(f"raised {exc.code}")
+
+    async with connect(api) as ws:
+        await ws.close(client_code)
+    assert events == [seen]
+    assert error_records(caplog) == []
+
+
+async def test_uncaught_disconnect_leaving_the_view_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    api = API()
+    after_block: list[bool] = []
+
+    @api.websocket_route("/", catch_disconnect=False)
+    async def listener(ws: WebSocket) -> None:
+        async with ws:
+            async for message in ws:
+                await ws.send(message)
+        after_block.append(True)
+
+    for _ in range(2):
+        async with connect(api) as ws:
+            await ws.send_text("ping")
+            assert await ws.receive_text() == "ping"
+    assert after_block == []
+    assert error_records(caplog) == []
+
+
+# -- background tasks -------------------------------------------------------------------------------
+
+
+async def test_tasks_a_view_starts_end_with_its_connection() -> None:
+    api = API()
+    cancelled: list[str] = []
+
+    async def push(ws: WebSocket) -> None:
+        try:
+            await ws.send("tick")
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append("push")
+            raise
+
+    @api.websocket_route("/")
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            ws.task_group.start_soon(push, ws)
+            # The view returns after one message while push is still running.
+            await ws.receive()
+
+    async with connect(api) as ws:
+        assert await ws.receive_text() == "tick"
+        await ws.send_text("stop")
+        assert await close_code_from_app(ws) == 1000
+    assert cancelled == ["push"]

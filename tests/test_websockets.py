@@ -1,0 +1,842 @@
+"""`WebSocket`: the handshake, closing, codecs, the context manager, scope views and misuse errors.
+
+Most tests serve a function view through `API` and talk to it with the in-process
+client; the view writes what it observed into a list the test then checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import pytest
+
+from wsendpoints import API, ConnectionState, WebSocket, WebSocketDisconnect
+from wsendpoints.datastructures import Address
+from wsendpoints.exceptions import HandshakeRejected, WebSocketStateError
+from wsendpoints.testing import ClientWebSocket, connect
+
+View = Callable[..., Awaitable[None]]
+Call = Callable[[WebSocket], Awaitable[Any]]
+
+SENDS: dict[str, Call] = {
+    "send": lambda ws: ws.send("text"),
+    "send_text": lambda ws: ws.send_text("text"),
+    "send_bytes": lambda ws: ws.send_bytes(b"bytes"),
+    "send_json": lambda ws: ws.send_json({"json": True}),
+    "send_msgpack": lambda ws: ws.send_msgpack({"msgpack": True}),
+    "send_event": lambda ws: ws.send_event({"type": "websocket.send", "text": "event"}),
+}
+RECEIVES: dict[str, Call] = {
+    "receive": lambda ws: ws.receive(),
+    "receive_text": lambda ws: ws.receive_text(),
+    "receive_bytes": lambda ws: ws.receive_bytes(),
+    "receive_json": lambda ws: ws.receive_json(),
+    "receive_msgpack": lambda ws: ws.receive_msgpack(),
+    "receive_event": lambda ws: ws.receive_event(),
+}
+each_send = pytest.mark.parametrize("send", SENDS.values(), ids=SENDS.keys())
+each_receive = pytest.mark.parametrize("receive", RECEIVES.values(), ids=RECEIVES.keys())
+
+
+def api_for(view: View, path: str = "/", **options: Any) -> API:
+    api = API()
+    api.add_websocket(path, view, **options)
+    return api
+
+
+def echo_api(**options: Any) -> API:
+    async def echo(ws: WebSocket) -> None:
+        async with ws:
+            async for message in ws:
+                await ws.send(message)
+
+    return api_for(echo, **options)
+
+
+async def caught(call: Awaitable[Any]) -> Exception | None:
+    """The exception ``call`` raised, if any: views report it instead of crashing."""
+    try:
+        await call
+    except Exception as exc:
+        return exc
+    return None
+
+
+def logged(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "wsendpoints" and r.levelno == level]
+
+
+def recording(app: Any, sent: list[dict[str, Any]]) -> Any:
+    """ASGI middleware keeping every event the app hands to the server, even refused ones."""
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        async def record(message: dict[str, Any]) -> None:
+            sent.append(message)
+            await send(message)
+
+        await app(scope, receive, record)
+
+    return middleware
+
+
+async def send_frame(client: ClientWebSocket, payload: str | bytes) -> None:
+    if isinstance(payload, str):
+        await client.send_text(payload)
+    else:
+        await client.send_bytes(payload)
+
+
+# -- handshake and closing ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Server": "wsendpoints", "Set-Cookie": "a=1"}, [("X-Server", "wsendpoints"), ("Set-Cookie", "a=1")]],
+    ids=["mapping", "pairs"],
+)
+async def test_accept_sends_the_chosen_subprotocol_and_headers(headers: Any) -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.accept(subprotocol=ws.subprotocols[-1], headers=headers)
+        await ws.close()
+
+    async with connect(api_for(view), "/", subprotocols=["chat.v1", "chat.v2"]) as client:
+        assert client.accepted_subprotocol == "chat.v2"
+        assert client.response_headers["x-server"] == "wsendpoints"
+        assert client.response_headers["set-cookie"] == "a=1"
+
+
+async def test_accept_can_send_a_header_several_times() -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.accept(headers=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+        await ws.close()
+
+    async with connect(api_for(view)) as client:
+        assert client.response_headers.getlist("set-cookie") == ["a=1", "b=2"]
+
+
+async def test_accept_without_arguments_chooses_no_subprotocol() -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close()
+
+    async with connect(api_for(view), "/", subprotocols=["chat.v1"]) as client:
+        assert client.accepted_subprotocol is None
+        assert len(client.response_headers) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "reason"),
+    [((), 1000, ""), ((4001,), 4001, ""), ((1008, "policy says no"), 1008, "policy says no")],
+)
+async def test_close_sends_its_code_and_reason_to_the_client(
+    args: tuple[Any, ...], code: int, reason: str
+) -> None:
+    seen: list[tuple[int | None, str]] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(*args)
+        seen.append((ws.close_code, ws.close_reason))
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert (info.value.code, info.value.reason) == (code, reason)
+    assert seen == [(code, reason)]
+
+
+async def test_close_before_accept_refuses_the_handshake_with_403() -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.close(4403)
+
+    with pytest.raises(HandshakeRejected) as info:
+        async with connect(api_for(view)):
+            pass
+    assert info.value.status_code == 403
+    assert info.value.close_code == 4403
+
+
+async def test_connection_state_follows_accept_and_close() -> None:
+    states: list[ConnectionState] = []
+
+    async def view(ws: WebSocket) -> None:
+        states.append(ws.connection_state)
+        await ws.accept()
+        states.append(ws.connection_state)
+        await ws.close()
+        states.append(ws.connection_state)
+
+    async with connect(api_for(view)):
+        pass
+    assert states == [ConnectionState.CONNECTING, ConnectionState.CONNECTED, ConnectionState.CLOSED]
+
+
+async def test_connection_state_is_disconnected_once_the_client_has_left() -> None:
+    seen: list[Any] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        seen.append(await caught(ws.receive()))
+        seen.append((ws.connection_state, ws.close_code, ws.close_reason))
+
+    async with connect(api_for(view)) as client:
+        await client.close(4000, "bye")
+    assert isinstance(seen[0], WebSocketDisconnect)
+    assert seen[1] == (ConnectionState.DISCONNECTED, 4000, "bye")
+
+
+# -- receiving and sending through codecs -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value_type", "client_send", "client_receive", "value"),
+    [
+        ("text", "send_text", "receive_text", "héllo 🌍"),
+        ("bytes", "send_bytes", "receive_bytes", b"\x00\xff"),
+        ("json", "send_json", "receive_json", {"list": [1, 2.5, None], "text": "é/"}),
+        ("msgpack", "send_msgpack", "receive_msgpack", {"list": [1, 2.5, None], "raw": b"\x00"}),
+        ("auto", "send_text", "receive_text", "a text frame"),
+        ("auto", "send_bytes", "receive_bytes", b"a binary frame"),
+    ],
+)
+async def test_receive_and_send_go_through_the_route_codecs(
+    value_type: str, client_send: str, client_receive: str, value: Any
+) -> None:
+    async with connect(echo_api(value_type=value_type)) as client:
+        await getattr(client, client_send)(value)
+        # The client's receive_* fail on a frame of the other kind.
+        assert await getattr(client, client_receive)() == value
+
+
+async def test_receive_type_and_send_type_are_independent() -> None:
+    async with connect(echo_api(receive_type="json", send_type="msgpack")) as client:
+        await client.send_json({"n": [1, 2]})
+        assert await client.receive_msgpack() == {"n": [1, 2]}
+
+
+async def test_typed_methods_ignore_the_route_codecs() -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send_text((await ws.receive_text()).upper())
+            await ws.send_bytes((await ws.receive_bytes())[::-1])
+            await ws.send_json({"json": await ws.receive_json()})
+            await ws.send_msgpack({"msgpack": await ws.receive_msgpack()})
+
+    async with connect(api_for(view, value_type="msgpack")) as client:
+        await client.send_text("text")
+        assert await client.receive_text() == "TEXT"
+        await client.send_bytes(b"\x01\x02")
+        assert await client.receive_bytes() == b"\x02\x01"
+        await client.send_json([1, "é"])
+        assert await client.receive_json() == {"json": [1, "é"]}
+        await client.send_msgpack({"b": b"\x00"})
+        assert await client.receive_msgpack() == {"msgpack": {"b": b"\x00"}}
+
+
+@pytest.mark.parametrize("use_codec", [True, False], ids=["send", "send_json"])
+async def test_json_goes_out_as_text_without_escaping_non_ascii_or_slashes(use_codec: bool) -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            value = {"path": "/café/ü"}
+            await (ws.send(value) if use_codec else ws.send_json(value))
+
+    async with connect(api_for(view, value_type="json")) as client:
+        text = await client.receive_text()
+    assert "/café/ü" in text
+    assert "\\" not in text
+
+
+@pytest.mark.parametrize("use_codec", [True, False], ids=["send", "send_msgpack"])
+async def test_msgpack_goes_out_as_binary(use_codec: bool) -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            value = {"n": 1}
+            await (ws.send(value) if use_codec else ws.send_msgpack(value))
+
+    async with connect(api_for(view, value_type="msgpack")) as client:
+        event = await client.receive_event()
+    assert msgpack.unpackb(event["bytes"]) == {"n": 1}
+    assert event.get("text") is None
+
+
+async def test_receive_event_and_send_event_exchange_raw_asgi_events() -> None:
+    events: list[dict[str, Any]] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        received = await ws.receive_event()
+        events.append(received)
+        await ws.send_event({"type": "websocket.send", "bytes": received["text"].encode()})
+        # The client leaving is an event too, not an exception.
+        events.append(await ws.receive_event())
+
+    async with connect(api_for(view)) as client:
+        await client.send_text("hi")
+        assert await client.receive_bytes() == b"hi"
+        await client.close(4000, "bye")
+    assert events[0]["type"] == "websocket.receive"
+    assert (events[1]["type"], events[1]["code"], events[1]["reason"]) == (
+        "websocket.disconnect",
+        4000,
+        "bye",
+    )
+
+
+async def test_send_event_drives_the_connection_state() -> None:
+    seen: list[Any] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.send_event({"type": "websocket.accept"})
+        seen.append(ws.connection_state)
+        await ws.send_event({"type": "websocket.close", "code": 4002})
+        seen.append(ws.connection_state)
+        seen.append(await caught(ws.send_text("late")))
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert info.value.code == 4002
+    assert seen[:2] == [ConnectionState.CONNECTED, ConnectionState.CLOSED]
+    assert isinstance(seen[2], WebSocketStateError)
+
+
+# -- async with and async for --------------------------------------------------------------------
+
+
+async def test_async_with_accepts_on_enter_and_closes_with_1000_on_exit() -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send_text("inside")
+
+    async with connect(api_for(view)) as client:
+        assert await client.receive_text() == "inside"
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert info.value.code == 1000
+
+
+async def test_async_with_does_not_accept_an_accepted_connection_again() -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept(subprotocol="chat")
+
+        async def block() -> None:
+            async with ws:
+                await ws.send_text("inside")
+
+        errors.append(await caught(block()))
+
+    async with connect(api_for(view), "/", subprotocols=["chat"]) as client:
+        assert client.accepted_subprotocol == "chat"
+        assert await client.receive_text() == "inside"
+    assert errors == [None]
+
+
+async def test_async_with_closes_with_1011_and_reraises_when_the_block_raises() -> None:
+    escaped: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        async def block() -> None:
+            async with ws:
+                raise LookupError("boom")
+
+        escaped.append(await caught(block()))
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert info.value.code == 1011
+    assert [type(e) for e in escaped] == [LookupError]
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 4000])
+async def test_async_with_silences_the_client_leaving_by_default(code: int) -> None:
+    after: list[int | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.receive_text()
+        after.append(ws.close_code)
+
+    async with connect(api_for(view)) as client:
+        await client.close(code)
+    assert after == [code]
+
+
+async def test_catch_disconnect_false_lets_the_disconnect_propagate() -> None:
+    escaped: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        async def block() -> None:
+            async with ws:
+                await ws.receive_text()
+
+        escaped.append(await caught(block()))
+
+    async with connect(api_for(view, catch_disconnect=False)) as client:
+        await client.close(1001)
+    assert isinstance(escaped[0], WebSocketDisconnect)
+    assert escaped[0].code == 1001
+
+
+@pytest.mark.parametrize(("code", "silenced"), [(1000, True), (1001, False), (4000, False)])
+async def test_caught_close_codes_silences_only_those_codes(code: int, silenced: bool) -> None:
+    escaped: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        async def block() -> None:
+            async with ws:
+                await ws.receive_text()
+
+        escaped.append(await caught(block()))
+
+    async with connect(api_for(view, caught_close_codes=[1000])) as client:
+        await client.close(code)
+    if silenced:
+        assert escaped == [None]
+    else:
+        assert isinstance(escaped[0], WebSocketDisconnect)
+        assert escaped[0].code == code
+
+
+async def for_loop(ws: WebSocket, got: list[Any]) -> None:
+    async for message in ws:
+        got.append(message)
+
+
+async def while_loop(ws: WebSocket, got: list[Any]) -> None:
+    while True:
+        got.append(await ws.receive())
+
+
+@pytest.mark.parametrize(("last", "code"), [(None, 4000), (b"binary", 1003), ("{bad json", 1007)])
+@pytest.mark.parametrize("loop", [for_loop, while_loop])
+async def test_async_for_behaves_like_the_while_true_receive_loop(
+    loop: Callable[[WebSocket, list[Any]], Awaitable[None]], last: str | bytes | None, code: int
+) -> None:
+    got: list[Any] = []
+    ended: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        ended.append(await caught(loop(ws, got)))
+
+    async with connect(api_for(view, value_type="json")) as client:
+        await client.send_json({"n": 1})
+        await client.send_json([2])
+        if last is None:
+            await client.close(4000)
+        else:
+            await send_frame(client, last)
+    assert got == [{"n": 1}, [2]]
+    assert isinstance(ended[0], WebSocketDisconnect)
+    assert ended[0].code == code
+
+
+# -- views of the scope --------------------------------------------------------------------------
+
+
+async def test_scope_views_describe_the_handshake_request() -> None:
+    async def view(ws: WebSocket, room: str) -> None:
+        await ws.accept()
+        await ws.send_json(
+            {
+                "path": ws.path,
+                "path_params": dict(ws.path_params),
+                "user": ws.query_params["user"],
+                "tags": ws.query_params.getlist("tag"),
+                "token": ws.headers["X-Token"],
+                "subprotocols": ws.subprotocols,
+                "url": ws.url,
+                "client": [isinstance(ws.client, Address), list(ws.client or ()), ws.scope["client"]],
+            }
+        )
+        await ws.close()
+
+    api = API()
+    api.add_websocket("/rooms/{room}", view)
+    async with connect(
+        api,
+        "/rooms/lobby?user=ann&tag=a&tag=b",
+        subprotocols=["chat.v1", "chat.v2"],
+        headers={"X-Token": "secret", "Host": "chat.example:8080"},
+    ) as client:
+        report = await client.receive_json()
+    client_is_address, client_address, scope_client = report.pop("client")
+    assert client_is_address
+    assert client_address == list(scope_client)
+    assert report == {
+        "path": "/rooms/lobby",
+        "path_params": {"room": "lobby"},
+        "user": "ann",
+        "tags": ["a", "b"],
+        "token": "secret",
+        "subprotocols": ["chat.v1", "chat.v2"],
+        "url": "ws://chat.example:8080/rooms/lobby?user=ann&tag=a&tag=b",
+    }
+
+
+async def noop_receive() -> dict[str, Any]:
+    raise AssertionError("these tests never receive")
+
+
+async def noop_send(message: dict[str, Any]) -> None:
+    raise AssertionError("these tests never send")
+
+
+def bare(**scope: Any) -> WebSocket:
+    """A WebSocket over a hand-made scope, for the views that need no connection."""
+    return WebSocket({"type": "websocket", "path": "/", **scope}, noop_receive, noop_send)
+
+
+@pytest.mark.parametrize(
+    ("scope", "url"),
+    [
+        ({"server": ("10.0.0.1", 9000), "path": "/x"}, "ws://10.0.0.1:9000/x"),
+        ({"scheme": "wss", "server": ("10.0.0.1", 443), "query_string": b"a=1"}, "wss://10.0.0.1:443/?a=1"),
+        ({"headers": [(b"host", b"example.com")], "server": ("10.0.0.1", 80)}, "ws://example.com/"),
+        ({}, "ws://localhost/"),
+    ],
+)
+def test_url_is_built_from_host_header_or_server(scope: dict[str, Any], url: str) -> None:
+    assert bare(**scope).url == url
+
+
+def test_scope_views_have_defaults_for_missing_keys() -> None:
+    ws = bare()
+    assert ws.client is None
+    assert ws.subprotocols == []
+    assert dict(ws.path_params) == {}
+    assert len(ws.query_params) == 0
+    assert len(ws.headers) == 0
+
+
+@pytest.mark.parametrize(
+    "attribute", ["path", "path_params", "query_params", "headers", "client", "subprotocols", "url"]
+)
+def test_scope_views_cannot_be_assigned(attribute: str) -> None:
+    with pytest.raises(AttributeError):
+        setattr(bare(), attribute, None)
+
+
+async def test_path_params_are_read_only() -> None:
+    seen: list[Any] = []
+
+    async def view(ws: WebSocket, room: str) -> None:
+        async with ws:
+            try:
+                ws.path_params["room"] = "elsewhere"  # type: ignore[index]
+            except TypeError as exc:
+                seen.append(exc)
+            seen.append(dict(ws.path_params))
+
+    api = API()
+    api.add_websocket("/rooms/{room}", view)
+    async with connect(api, "/rooms/lobby"):
+        pass
+    assert isinstance(seen[0], TypeError)
+    assert seen[1] == {"room": "lobby"}
+
+
+def test_subprotocols_are_a_copy_of_what_the_client_offered() -> None:
+    ws = bare(subprotocols=["chat.v1"])
+    ws.subprotocols.append("injected")
+    assert ws.subprotocols == ["chat.v1"]
+
+
+async def test_state_belongs_to_one_connection() -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            async for _ in ws:
+                ws.state.count = getattr(ws.state, "count", 0) + 1
+                await ws.send_json(ws.state.count)
+
+    api = api_for(view)
+    async with connect(api) as first, connect(api) as second:
+        for client, expected in [(first, 1), (first, 2), (second, 1), (first, 3), (second, 2)]:
+            await client.send_text("count")
+            assert await client.receive_json() == expected
+
+
+def test_a_websocket_needs_a_websocket_scope() -> None:
+    with pytest.raises(ValueError, match="websocket"):
+        WebSocket({"type": "http", "path": "/"}, noop_receive, noop_send)
+
+
+def test_task_group_is_refused_outside_wsendpoints_dispatch() -> None:
+    with pytest.raises(WebSocketStateError, match="task group"):
+        _ = bare().task_group
+
+
+# -- misuse ------------------------------------------------------------------------------------------
+
+
+@each_receive
+async def test_receive_before_accept_says_to_accept_first(receive: Call) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        errors.append(await caught(receive(ws)))
+        await ws.accept()
+        await ws.close()
+
+    async with connect(api_for(view)):
+        pass
+    assert isinstance(errors[0], WebSocketStateError)
+    assert "accept()" in str(errors[0])
+
+
+@each_send
+async def test_send_before_accept_says_to_accept_first(send: Call) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        errors.append(await caught(send(ws)))
+        await ws.accept()
+        await ws.close()
+
+    async with connect(api_for(view)):
+        pass
+    assert isinstance(errors[0], WebSocketStateError)
+    assert "accept()" in str(errors[0])
+
+
+@each_send
+async def test_send_after_the_app_closed_says_it_closed(send: Call) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000)
+        errors.append(await caught(send(ws)))
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert info.value.code == 4000
+    assert isinstance(errors[0], WebSocketStateError)
+    assert "closed" in str(errors[0])
+
+
+@each_receive
+async def test_receive_after_the_app_closed_raises_disconnect(receive: Call) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000)
+        errors.append(await caught(receive(ws)))
+
+    async with connect(api_for(view)):
+        pass
+    assert isinstance(errors[0], WebSocketDisconnect)
+    assert errors[0].code == 4000
+
+
+@each_receive
+async def test_receive_after_the_client_left_raises_disconnect_again(receive: Call) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        errors.append(await caught(ws.receive()))
+        errors.append(await caught(receive(ws)))
+
+    async with connect(api_for(view)) as client:
+        await client.close(4000, "bye")
+    assert [type(e) for e in errors] == [WebSocketDisconnect, WebSocketDisconnect]
+    assert [(e.code, e.reason) for e in errors if isinstance(e, WebSocketDisconnect)] == [(4000, "bye")] * 2
+
+
+@pytest.mark.parametrize("close_first", [False, True], ids=["accepted", "closed"])
+async def test_accept_is_refused_once_the_handshake_is_done(close_first: bool) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        if close_first:
+            await ws.close()
+        errors.append(await caught(ws.accept()))
+
+    async with connect(api_for(view)):
+        pass
+    assert isinstance(errors[0], WebSocketStateError)
+    assert "cannot accept" in str(errors[0])
+
+
+async def test_close_twice_sends_one_close() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000, "first")
+        await ws.close(4001, "second")
+
+    async with connect(recording(api_for(view), sent)) as client:
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert (info.value.code, info.value.reason) == (4000, "first")
+    assert [m["code"] for m in sent if m["type"] == "websocket.close"] == [4000]
+
+
+async def test_close_after_the_client_left_sends_nothing() -> None:
+    sent: list[dict[str, Any]] = []
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await caught(ws.receive())
+        errors.append(await caught(ws.close(4000)))
+
+    async with connect(recording(api_for(view), sent)) as client:
+        await client.close()
+    assert errors == [None]
+    assert [m for m in sent if m["type"] == "websocket.close"] == []
+
+
+async def test_close_is_harmless_when_the_client_left_unnoticed(caplog: pytest.LogCaptureFixture) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.receive_text()
+        # The client has left, but the app has not received the disconnect yet.
+        errors.append(await caught(ws.close(4000)))
+
+    async with connect(api_for(view)) as client:
+        await client.send_text("go")
+        await client.close()
+    assert errors == [None]
+    assert logged(caplog, logging.ERROR) == []
+
+
+@each_send
+async def test_send_after_the_client_left_raises_disconnect_not_a_server_error(
+    send: Call, caplog: pytest.LogCaptureFixture
+) -> None:
+    errors: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.receive_text()
+        # The client has left, but the app has not received the disconnect yet.
+        errors.append(await caught(send(ws)))
+
+    async with connect(api_for(view)) as client:
+        await client.send_text("go")
+        await client.close()
+    assert isinstance(errors[0], WebSocketDisconnect)
+    assert logged(caplog, logging.ERROR) == []
+
+
+# -- bad messages ----------------------------------------------------------------------------------
+
+
+async def assert_rejected(
+    api: API, payload: str | bytes, code: int, caplog: pytest.LogCaptureFixture, raised: list[Any]
+) -> None:
+    async with connect(api) as client:
+        await send_frame(client, payload)
+        event = await client.receive_event()
+    assert (event["type"], event["code"]) == ("websocket.close", code)
+    assert isinstance(raised[0], WebSocketDisconnect)
+    assert raised[0].code == code
+    assert len(logged(caplog, logging.WARNING)) == 1
+    assert logged(caplog, logging.ERROR) == []
+
+
+def receiving_view(receive: Call, raised: list[Any]) -> View:
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        raised.append(await caught(receive(ws)))
+
+    return view
+
+
+@pytest.mark.parametrize(
+    ("value_type", "payload"),
+    [("text", b"binary"), ("json", b"{}"), ("bytes", "text"), ("msgpack", "\x80")],
+)
+async def test_a_frame_of_the_wrong_kind_closes_with_1003_and_one_warning(
+    value_type: str, payload: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raised: list[Any] = []
+    view = receiving_view(RECEIVES["receive"], raised)
+    await assert_rejected(api_for(view, value_type=value_type), payload, 1003, caplog, raised)
+
+
+@pytest.mark.parametrize(
+    ("method", "payload"),
+    [
+        ("receive_text", b"binary"),
+        ("receive_json", b"{}"),
+        ("receive_bytes", "text"),
+        ("receive_msgpack", "x"),
+    ],
+)
+async def test_a_typed_receive_of_the_wrong_frame_kind_closes_with_1003(
+    method: str, payload: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raised: list[Any] = []
+    view = receiving_view(RECEIVES[method], raised)
+    await assert_rejected(api_for(view, value_type="auto"), payload, 1003, caplog, raised)
+
+
+BAD_PAYLOADS = [
+    ("json", "{not json"),
+    ("json", ""),
+    ("msgpack", b"\xc1"),
+    ("msgpack", msgpack.packb([1, 2, 3])[:-1]),
+    ("msgpack", msgpack.packb({1: "int key"})),
+]
+
+
+@pytest.mark.parametrize(("value_type", "payload"), BAD_PAYLOADS)
+async def test_an_undecodable_payload_closes_with_1007_and_one_warning(
+    value_type: str, payload: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raised: list[Any] = []
+    view = receiving_view(RECEIVES["receive"], raised)
+    await assert_rejected(api_for(view, value_type=value_type), payload, 1007, caplog, raised)
+
+
+@pytest.mark.parametrize(("value_type", "payload"), BAD_PAYLOADS)
+async def test_a_typed_receive_of_an_undecodable_payload_closes_with_1007(
+    value_type: str, payload: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raised: list[Any] = []
+    view = receiving_view(RECEIVES[f"receive_{value_type}"], raised)
+    await assert_rejected(api_for(view), payload, 1007, caplog, raised)
+
+
+async def test_a_bad_message_inside_async_with_is_silenced_like_any_disconnect(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with connect(echo_api(value_type="json")) as client:
+        await client.send_json({"ok": 1})
+        assert await client.receive_json() == {"ok": 1}
+        await client.send_text("{bad")
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_json()
+    assert info.value.code == 1007
+    assert len(logged(caplog, logging.WARNING)) == 1
+    assert logged(caplog, logging.ERROR) == []
+
+
+# -- a WebSocket inside a plain ASGI application -------------------------------------------------------
+
+
+async def test_a_websocket_in_a_raw_asgi_app_can_accept_and_receive() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, send)
+        await ws.accept()
+        await ws.send_text(f"echo: {await ws.receive_text()}")
+        await ws.close()
+
+    async with connect(app) as client:
+        await client.send_text("hi")
+        assert await client.receive_text() == "echo: hi"
