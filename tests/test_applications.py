@@ -182,10 +182,22 @@ async def test_mounted_app_serves_http_under_its_prefix(make_app: Any) -> None:
 
 async def test_websocket_under_a_mount_goes_to_the_mounted_app_unless_a_route_matches() -> None:
     api = API()
-    api.mount("/sub", starlette_app())
+    api.mount("/sub", starlette_app(), websocket=True)
     api.add_websocket("/sub/mine", Greeter)
     assert await first_text(api, "/sub/ws") == "starlette at /sub/ws"
     assert await first_text(api, "/sub/mine") == "endpoint at /sub/mine"
+
+
+async def test_an_http_mount_does_not_take_websocket_connections() -> None:
+    async def http_only(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError(f"the mount was called for a {scope['type']} scope")
+
+    api = API()
+    api.mount("/", http_only)
+    with pytest.raises(HandshakeRejected) as refused:
+        async with connect(api, "/anywhere"):
+            pass
+    assert refused.value.status_code == 404
 
 
 async def test_api_mounted_in_starlette_routes_on_the_path_below_the_mount() -> None:

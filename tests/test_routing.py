@@ -329,7 +329,7 @@ async def test_websocket_under_a_mount_prefix_reaches_the_mounted_app() -> None:
     # The mounted app is itself an API; its routes see the path below the prefix.
     inner = reporting_api("/users/{id:int}")
     api = API()
-    api.mount("/v1", inner)
+    api.mount("/v1", inner, websocket=True)
     async with connect(api, "/v1/users/9") as client:
         assert (await client.receive_json())["kwargs"] == {"id": ["int", "9"]}
     with pytest.raises(HandshakeRejected) as info:

@@ -65,7 +65,8 @@ async def _end(
         code, reason = error.code, error.reason
     elif error is not None:
         code = CloseCode.INTERNAL_ERROR
-        logger.error("error in %s on %s; closing with 1011", name, ws.path, exc_info=error)
+        outcome = "closing with 1011" if ws.connection_state is ConnectionState.CONNECTED else "refusing"
+        logger.error("error in %s on %s; %s", name, ws.path, outcome, exc_info=error)
     state = ws.connection_state
     if state is ConnectionState.CONNECTING:
         # Never accepted: refuse the handshake. A failure is the server's (500).

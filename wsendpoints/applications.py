@@ -149,13 +149,18 @@ class API:
             app.check_params(route.param_names, path)
         self.routes.append(route)
 
-    def mount(self, prefix: str, app: ASGIApp) -> None:
-        """Send HTTP requests and unrouted WebSocket connections under ``prefix`` to ``app``.
+    def mount(self, prefix: str, app: ASGIApp, *, websocket: bool = False) -> None:
+        """Send HTTP requests under ``prefix`` to ``app``.
+
+        With ``websocket=True`` the WebSocket connections under ``prefix`` that
+        no route matches go to ``app`` too (for an app with WebSocket routes of
+        its own). It is off by default so that an HTTP-only app mounted at
+        ``/`` cannot turn unknown WebSocket paths into server errors.
 
         ``app`` sees the full ``path`` and ``root_path`` extended by ``prefix``
         (the ASGI convention Starlette and FastAPI follow). Its lifespan is not run.
         """
-        self.mounts.append(Mount(prefix, app))
+        self.mounts.append(Mount(prefix, app, websocket=websocket))
 
     def on(self, event: LifespanEvent) -> Callable[[Handler], Handler]:
         """Register the decorated function to run at ``"startup"`` or ``"shutdown"``.
@@ -192,7 +197,7 @@ class API:
                     )
                     return
         for mount in self.mounts:
-            if mount.match(path):
+            if (kind == "http" or mount.websocket) and mount.match(path):
                 await mount.app(
                     {**scope, "root_path": scope.get("root_path", "") + mount.prefix}, receive, send
                 )

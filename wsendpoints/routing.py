@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from .exceptions import ConfigurationError
@@ -28,7 +28,7 @@ __all__ = [
     "register_converter",
 ]
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 
 class Converter(Protocol):
@@ -107,14 +107,15 @@ class Route:
 
 
 class Mount:
-    """An ASGI application mounted under a path prefix (HTTP and WebSocket)."""
+    """An ASGI application mounted under a path prefix, for HTTP and optionally WebSocket."""
 
-    def __init__(self, prefix: str, app: ASGIApp) -> None:
+    def __init__(self, prefix: str, app: ASGIApp, *, websocket: bool = False) -> None:
         prefix = prefix.rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ConfigurationError(f"mount prefix {prefix!r} must start with '/'")
         self.prefix = prefix
         self.app = app
+        self.websocket = websocket
 
     def match(self, path: str) -> bool:
         prefix = self.prefix

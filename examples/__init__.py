@@ -1,0 +1,1 @@
+"""Runnable examples: `demo.py` and the seed guide's examples in `guide/`."""

@@ -1,0 +1,1 @@
+"""Real servers (uvicorn on asyncio, hypercorn on trio) over loopback, with the ``websockets`` client."""

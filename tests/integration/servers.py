@@ -1,0 +1,101 @@
+"""Serve an ASGI app with a real server in a subprocess, on a loopback port the OS picked.
+
+The test process binds the socket (port 0, so the OS picks a free port) and
+hands its file descriptor to the server: no port is guessed, none is raced for.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# name -> command line; "{fd}" and "{app}" are filled in.
+SERVERS = {
+    "uvicorn-websockets": "uvicorn --fd {fd} --ws websockets {app}",
+    "uvicorn-sansio": "uvicorn --fd {fd} --ws websockets-sansio {app}",
+    "uvicorn-wsproto": "uvicorn --fd {fd} --ws wsproto {app}",
+    # --workers 0 serves in this process rather than in a worker it spawns, so stopping it stops all.
+    "hypercorn-trio": "hypercorn --worker-class trio --workers 0 --bind fd://{fd} {app}",
+}
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+
+
+class ServerFailed(RuntimeError):
+    """The server exited or never answered; the message carries its output."""
+
+
+@contextmanager
+def serve(server: str, app: str) -> Iterator[str]:
+    """Serve ``app`` ("module:attribute") with ``server``; yield its ``ws://127.0.0.1:port`` URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    fd = listener.fileno()
+    args = SERVERS[server].format(fd=fd, app=app).split()
+    with tempfile.TemporaryFile() as log:
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                cwd=ROOT,
+                pass_fds=[fd],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group, so that a stuck server and any child it made can be killed.
+                start_new_session=True,
+            )
+        finally:
+            # The server holds its own copy; ours would keep the port open after it exits.
+            listener.close()
+        try:
+            _wait_until_serving(process, port, log)
+            yield f"ws://127.0.0.1:{port}"
+        finally:
+            _stop(process)
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: IO[bytes]) -> None:
+    """Poll with HTTP requests until the server answers one (any status will do)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerFailed(f"server exited with {process.returncode}:\n{_output(log)}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise ServerFailed(f"server did not answer within {START_TIMEOUT} s:\n{_output(log)}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the server to stop (SIGTERM), kill its process group if it does not, and reap it."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+def _output(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")
