@@ -18,8 +18,8 @@ def server(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def demo_url(server: str) -> Iterator[str]:
-    with serve(server, "examples.demo:api") as url:
-        yield url
+    with serve(server, "examples.demo:api") as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def guide_url(server: str) -> Iterator[Callable[[str], str]]:
 
         def url(example: str) -> str:
             if example not in urls:
-                urls[example] = servers.enter_context(serve(server, f"examples.guide.{example}:api"))
+                urls[example] = servers.enter_context(serve(server, f"examples.guide.{example}:api")).url
             return urls[example]
 
         yield url

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +32,12 @@ SERVERS = {
     "hypercorn-trio": "hypercorn --worker-class trio --workers 0 --bind fd://{fd} {app}",
 }
 
+# The `wsendpoints run` command itself, which adds the framework's limits and graceful shutdown.
+CLI_SERVERS = {
+    "wsendpoints-asyncio": "wsendpoints run --fd {fd} {app}",
+    "wsendpoints-trio": "wsendpoints run --backend trio --fd {fd} {app}",
+}
+
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 
@@ -39,20 +46,37 @@ class ServerFailed(RuntimeError):
     """The server exited or never answered; the message carries its output."""
 
 
+@dataclass
+class Running:
+    """A server process, its URL and its captured output."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: IO[bytes]
+
+    def output(self) -> str:
+        return _output(self.log)
+
+
 @contextmanager
-def serve(server: str, app: str) -> Iterator[str]:
-    """Serve ``app`` ("module:attribute") with ``server``; yield its ``ws://127.0.0.1:port`` URL."""
+def serve(server: str, app: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+    """Serve ``app`` ("module:attribute") with ``server`` (a name in SERVERS or CLI_SERVERS).
+
+    Yields once the server answers; stops it (SIGTERM, then SIGKILL) and reaps it on exit.
+    ``env`` adds environment variables for the server process.
+    """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     fd = listener.fileno()
-    args = SERVERS[server].format(fd=fd, app=app).split()
+    args = {**SERVERS, **CLI_SERVERS}[server].format(fd=fd, app=app).split()
     with tempfile.TemporaryFile() as log:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", *args],
                 cwd=ROOT,
+                env={**os.environ, **(env or {})},
                 pass_fds=[fd],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -65,7 +89,7 @@ def serve(server: str, app: str) -> Iterator[str]:
             listener.close()
         try:
             _wait_until_serving(process, port, log)
-            yield f"ws://127.0.0.1:{port}"
+            yield Running(process, f"ws://127.0.0.1:{port}", log)
         finally:
             _stop(process)
 

@@ -1,0 +1,40 @@
+"""The app the serving tests run under `wsendpoints run`.
+
+It writes each `on_disconnect` close code, and "shutdown" from its shutdown hook,
+one per line to the file named by WSENDPOINTS_TEST_LOG, so the test can see what
+ran inside the server process. MAX_CONNECTIONS caps the open connections.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wsendpoints import API, WebSocket, WebSocketEndpoint
+
+LOG = os.environ.get("WSENDPOINTS_TEST_LOG", os.devnull)
+
+api = API(max_connections=int(os.environ.get("MAX_CONNECTIONS", "0")) or None)
+
+
+def record(line: str) -> None:
+    with open(LOG, "a") as log:
+        log.write(f"{line}\n")
+
+
+@api.websocket_route("/echo")
+class Echo(WebSocketEndpoint):
+    async def on_receive(self, ws: WebSocket, message: str) -> None:
+        await ws.send(message)
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        record(str(close_code))
+
+
+@api.websocket_route("/quiet", idle_timeout=0.5)
+class Quiet(Echo):
+    pass
+
+
+@api.on("shutdown")
+def shutdown() -> None:
+    record("shutdown")

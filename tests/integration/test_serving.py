@@ -1,0 +1,105 @@
+"""`wsendpoints run` on uvicorn (asyncio) and hypercorn (trio): graceful shutdown and limits, for real.
+
+The client (`websockets`) is asyncio-only; the servers cover both event loops.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .servers import CLI_SERVERS, serve
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.parametrize("anyio_backend", ["asyncio"]),
+    pytest.mark.parametrize("server", list(CLI_SERVERS)),
+]
+
+APP = "tests.integration.serving_app:api"
+TIMEOUT = 5.0
+# The default --shutdown-timeout, plus room for the interpreter to start and exit.
+EXIT_WITHIN = 10.0 + 5.0
+
+
+async def open_ws(url: str) -> ClientConnection:
+    return await connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+
+
+async def close_frame(ws: ClientConnection) -> tuple[int, str]:
+    """Wait for the server to close; the code and reason of the close frame it sent."""
+    with pytest.raises(ConnectionClosed) as closed, anyio.fail_after(TIMEOUT):
+        await ws.recv()
+    assert closed.value.rcvd is not None, "the server closed without a close frame (1006)"
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_sigterm_closes_every_connection_then_runs_shutdown_hooks(server: str, tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    with serve(server, APP, env={"WSENDPOINTS_TEST_LOG": str(log)}) as running:
+        clients = [await open_ws(f"{running.url}/echo") for _ in range(100)]
+        for n, ws in enumerate(clients):
+            await ws.send(str(n))
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == str(n)
+
+        running.process.send_signal(signal.SIGTERM)
+        codes = Counter([(await close_frame(ws))[0] for ws in clients])
+        # Bounded by the grace period: the process exits by itself.
+        running.process.wait(timeout=EXIT_WITHIN)
+
+    assert codes == {1001: 100}
+    lines = log.read_text().split()
+    assert Counter(lines[:-1]) == {"1001": 100}, "every on_disconnect ran, with 1001"
+    assert lines[-1] == "shutdown", "the shutdown hooks ran after every on_disconnect"
+
+
+async def test_over_max_connections_the_handshake_gets_503(server: str) -> None:
+    with serve(server, APP, env={"MAX_CONNECTIONS": "2"}) as running:
+        first, second = await open_ws(f"{running.url}/echo"), await open_ws(f"{running.url}/echo")
+        with pytest.raises(InvalidStatus) as refused:
+            await open_ws(f"{running.url}/echo")
+        assert refused.value.response.status_code == 503
+
+        # Room again once a connection ends.
+        await first.close()
+        with anyio.fail_after(TIMEOUT):
+            while True:
+                try:
+                    third = await open_ws(f"{running.url}/echo")
+                    break
+                except InvalidStatus:
+                    await anyio.sleep(0.05)
+        await third.send("hello")
+        with anyio.fail_after(TIMEOUT):
+            assert await third.recv() == "hello"
+        await second.close()
+        await third.close()
+
+
+async def test_an_idle_client_is_closed_with_1001(server: str) -> None:
+    with serve(server, APP) as running:
+        quiet = await open_ws(f"{running.url}/quiet")
+        talkative = await open_ws(f"{running.url}/echo")
+        code, reason = await close_frame(quiet)
+        assert code == 1001
+        assert "idle" in reason
+        # Only the idle connection was closed.
+        await talkative.send("still here")
+        with anyio.fail_after(TIMEOUT):
+            assert await talkative.recv() == "still here"
+        await talkative.close()
+
+
+async def test_the_cli_serves_the_demo(server: str) -> None:
+    with serve(server, "examples.demo:api") as running:
+        async with connect(f"{running.url}/echo", open_timeout=TIMEOUT) as ws:
+            await ws.send("hi")
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == "You said: hi"
