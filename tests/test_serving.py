@@ -7,10 +7,12 @@ tests/integration/test_serving_servers.py.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
 
+import wsendpoints
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 from wsendpoints.cli import main
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketDisconnect
@@ -167,3 +169,22 @@ def test_trio_backend_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="unknown backend"):
         API().run(backend="gevent")  # type: ignore[arg-type]
+
+
+async def test_normal_traffic_logs_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    api, _ = recording_api()
+    async with connect(api, "/echo") as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+    ours = [record for record in caplog.records if record.name == "wsendpoints"]
+    assert [record.getMessage() for record in ours] == ["accepted /echo", "closed /echo with 1000"]
+    assert {record.levelname for record in ours} == {"DEBUG"}
+
+
+def test_no_asyncio_only_code_hides_in_the_package() -> None:
+    # anyio only: an asyncio import would make some path work on asyncio and not on trio.
+    package = Path(wsendpoints.__file__).parent
+    for module in package.rglob("*.py"):
+        source = module.read_text()
+        assert "import asyncio" not in source, module
+        assert "from asyncio" not in source, module

@@ -55,6 +55,7 @@ async def serve(ws: WebSocket, handler: Callable[[], Awaitable[None]], name: str
     finally:
         ws._task_group = None
     await _end(ws, error, name)
+    logger.debug("closed %s with %s", ws.path, ws.close_code)
 
 
 async def _end(

@@ -412,6 +412,7 @@ class WebSocket:
             if state is not _CONNECTING:
                 raise WebSocketStateError(f"cannot accept a connection that is {state.value}")
             self._state = _CONNECTED
+            logger.debug("accepted %s", self.path)
         elif kind.startswith(_HTTP_RESPONSE):
             if state is _CONNECTED:
                 raise WebSocketStateError("cannot send an HTTP response after accept()")

@@ -59,18 +59,20 @@ class Running:
 
 
 @contextmanager
-def serve(server: str, app: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+def serve(
+    server: str, app: str, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> Iterator[Running]:
     """Serve ``app`` ("module:attribute") with ``server`` (a name in SERVERS or CLI_SERVERS).
 
     Yields once the server answers; stops it (SIGTERM, then SIGKILL) and reaps it on exit.
-    ``env`` adds environment variables for the server process.
+    ``env`` adds environment variables for the server process; ``options`` go on its command line.
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     fd = listener.fileno()
-    args = {**SERVERS, **CLI_SERVERS}[server].format(fd=fd, app=app).split()
+    args = [*{**SERVERS, **CLI_SERVERS}[server].format(fd=fd, app=app).split(), *options]
     with tempfile.TemporaryFile() as log:
         try:
             process = subprocess.Popen(

@@ -103,3 +103,14 @@ async def test_the_cli_serves_the_demo(server: str) -> None:
             await ws.send("hi")
             with anyio.fail_after(TIMEOUT):
                 assert await ws.recv() == "You said: hi"
+
+
+async def test_a_message_over_max_message_size_closes_with_1009(server: str) -> None:
+    with serve(server, APP, options=("--max-message-size", "1024")) as running:
+        async with connect(f"{running.url}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+            await ws.send("x" * 1000)
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == "x" * 1000
+            await ws.send("x" * 2000)
+            code, _ = await close_frame(ws)
+            assert code == 1009
