@@ -6,13 +6,19 @@ The client (`websockets`) is asyncio-only; the servers cover both event loops.
 from __future__ import annotations
 
 import signal
+import socket
+import time
 from collections import Counter
 from pathlib import Path
 
 import anyio
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from .servers import CLI_SERVERS, serve
 
@@ -114,3 +120,42 @@ async def test_a_message_over_max_message_size_closes_with_1009(server: str) -> 
             await ws.send("x" * 2000)
             code, _ = await close_frame(ws)
             assert code == 1009
+
+
+def silent_client(url: str, seconds: float) -> tuple[list[Frame], bool]:
+    """Connect, then read for up to ``seconds`` without ever answering a ping.
+
+    Returns the frames the server sent and whether it closed the connection. A
+    sans-I/O client, because real clients answer pings on their own.
+    """
+    protocol = ClientProtocol(parse_uri(url))
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        protocol.send_request(protocol.connect())
+        sock.sendall(b"".join(protocol.data_to_send()))
+        deadline = time.monotonic() + seconds
+        frames: list[Frame] = []
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+                closed = True
+            frames += [event for event in protocol.events_received() if isinstance(event, Frame)]
+            # Pongs the protocol queued are never sent: that is the point.
+        return frames, closed or protocol.state is State.CLOSED
+
+
+async def test_pings_are_sent_and_a_silent_client_is_dropped(server: str) -> None:
+    options = ("--ping-interval", "0.2", "--ping-timeout", "0.3")
+    with serve(server, APP, options=options) as running:
+        frames, closed = await anyio.to_thread.run_sync(silent_client, f"{running.url}/echo", 3.0)
+    assert any(frame.opcode is Opcode.PING for frame in frames)
+    if server == "wsendpoints-asyncio":
+        assert closed, "uvicorn drops a client that leaves its pings unanswered"
