@@ -54,6 +54,9 @@ async def serve(ws: WebSocket, handler: Callable[[], Awaitable[None]], name: str
         error = next((leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)), leaves[0])
     finally:
         ws._task_group = None
+        if ws._outbox is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                await ws._outbox.leave_all()
     await _end(ws, error, name)
     logger.debug("closed %s with %s", ws.path, ws.close_code)
 

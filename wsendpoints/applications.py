@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 import anyio
 
+from .broadcast import Broadcast, BroadcastBackend, Overflow
 from .codecs import Codec
 from .endpoints import WebSocketEndpoint
 from .exceptions import CloseCode, ConfigurationError
@@ -19,13 +21,44 @@ from .serving import ServerOptions, serve
 from .views import FunctionView
 from .websockets import Receive, Scope, Send, WebSocket
 
-__all__ = ["API"]
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
+
+__all__ = ["API", "RouteOptions"]
 
 logger = logging.getLogger("wsendpoints")
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Hook = Callable[[], Any]
 LifespanEvent = Literal["startup", "shutdown"]
+
+
+class RouteOptions(TypedDict, total=False):
+    """What a route may say about its connections.
+
+    - ``value_type`` sets both ``receive_type`` and ``send_type``: a codec name
+      (``"text"``, the default, ``"bytes"``, ``"json"``, ``"msgpack"``,
+      ``"auto"`` or a registered one) or a codec instance.
+    - ``catch_disconnect`` (views only, default True): whether ``async with ws``
+      silences `WebSocketDisconnect`; ``caught_close_codes`` is the finer form,
+      the codes it silences.
+    - ``idle_timeout``: seconds without a message from the client after which
+      the connection is closed with 1001.
+    - ``group_queue_size`` (default 100) and ``group_overflow``
+      (``"drop_oldest"``, the default, ``"drop_newest"`` or ``"close"``): how
+      many group messages wait for a slow client, and what happens past that.
+    """
+
+    value_type: str | Codec
+    receive_type: str | Codec
+    send_type: str | Codec
+    catch_disconnect: bool
+    caught_close_codes: Iterable[int]
+    idle_timeout: float
+    group_queue_size: int
+    group_overflow: Overflow
 
 
 class API:
@@ -36,15 +69,20 @@ class API:
     (HTTP 404 where the server can send a response, 403 otherwise). HTTP
     requests go to the mounts, or get 404.
 
-    ``max_connections`` caps the open WebSocket connections: past it, new
-    handshakes are refused with HTTP 503 (or accepted and closed with 1013
-    where the server cannot send a response).
+    ``broadcast`` picks the backend of the groups: ``"memory://"`` (one
+    process, the default) or ``"redis://host:port/db"`` (every process sharing
+    that Redis), or a `BroadcastBackend`. ``max_connections`` caps the open
+    WebSocket connections: past it, new handshakes are refused with HTTP 503
+    (or accepted and closed with 1013 where the server cannot send a response).
     """
 
-    def __init__(self, *, max_connections: int | None = None) -> None:
+    def __init__(
+        self, *, broadcast: str | BroadcastBackend = "memory://", max_connections: int | None = None
+    ) -> None:
         if max_connections is not None and max_connections < 1:
             raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
         self.max_connections = max_connections
+        self.broadcast = Broadcast(broadcast)
         self.routes: list[Route] = []
         self.mounts: list[Mount] = []
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
@@ -54,6 +92,15 @@ class API:
         self._draining = False
         self._drained: anyio.Event | None = None
 
+    async def publish(self, group: str, message: Any, *, exclude: WebSocket | None = None) -> None:
+        """Send ``message`` to every connection in ``group``, in every process sharing the backend.
+
+        Each member gets it encoded with its own send codec; ``exclude`` leaves
+        one connection out (typically the sender). A message msgpack cannot
+        serialise raises `BroadcastError` here.
+        """
+        await self.broadcast.publish(group, message, exclude=exclude)
+
     @property
     def connection_count(self) -> int:
         """How many WebSocket connections are open (or in their handshake) now."""
@@ -61,35 +108,11 @@ class API:
 
     # -- registration --------------------------------------------------------------
 
-    def websocket_route(
-        self,
-        path: str,
-        *,
-        value_type: str | Codec | None = None,
-        receive_type: str | Codec | None = None,
-        send_type: str | Codec | None = None,
-        catch_disconnect: bool | None = None,
-        caught_close_codes: Iterable[int] | None = None,
-        idle_timeout: float | None = None,
-    ) -> Callable[[Handler], Handler]:
-        """Register the decorated view function (or endpoint class) at ``path``.
-
-        Options left out keep their defaults: ``"text"`` both ways and every
-        close code silenced by ``async with ws`` for views; the class
-        attributes for endpoints. See `add_websocket`.
-        """
+    def websocket_route(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[Handler], Handler]:
+        """Register the decorated view function (or endpoint class) at ``path``; see `add_websocket`."""
 
         def register(handler: Handler) -> Handler:
-            self.add_websocket(
-                path,
-                handler,
-                value_type=value_type,
-                receive_type=receive_type,
-                send_type=send_type,
-                catch_disconnect=catch_disconnect,
-                caught_close_codes=caught_close_codes,
-                idle_timeout=idle_timeout,
-            )
+            self.add_websocket(path, handler, **options)
             return handler
 
         return register
@@ -98,48 +121,23 @@ class API:
         self,
         path: str,
         endpoint: type[WebSocketEndpoint] | Callable[..., Awaitable[None]],
-        *,
-        value_type: str | Codec | None = None,
-        receive_type: str | Codec | None = None,
-        send_type: str | Codec | None = None,
-        catch_disconnect: bool | None = None,
-        caught_close_codes: Iterable[int] | None = None,
-        idle_timeout: float | None = None,
+        **options: Unpack[RouteOptions],
     ) -> None:
         """Serve ``endpoint``, a `WebSocketEndpoint` subclass or an async view function, at ``path``.
 
-        - ``value_type`` sets both ``receive_type`` and ``send_type``: a codec
-          name (``"text"``, ``"bytes"``, ``"json"``, ``"msgpack"``, ``"auto"``
-          or a registered one) or a codec instance.
-        - ``catch_disconnect`` (views only): whether ``async with ws`` silences
-          `WebSocketDisconnect`; ``caught_close_codes`` is the finer form, the
-          codes it silences.
-        - ``idle_timeout``: seconds without a message from the client after
-          which the connection is closed with 1001.
-
-        Unknown type names, non-async views and malformed paths raise
-        `ConfigurationError` here, not on the first connection.
+        The options (see `RouteOptions`) override an endpoint's class
+        attributes of the same names; for a view, those left out keep their
+        defaults. Unknown type names, non-async views, views that cannot take
+        the path's parameters and malformed paths raise `ConfigurationError`
+        here, not on the first connection.
         """
         app: ASGIApp
         if isinstance(endpoint, type):
             if not issubclass(endpoint, WebSocketEndpoint):
                 raise ConfigurationError(f"{endpoint.__qualname__} is not a WebSocketEndpoint subclass")
-            if catch_disconnect is not None or caught_close_codes is not None:
-                raise ConfigurationError(
-                    "catch_disconnect and caught_close_codes apply to function views; "
-                    "an endpoint learns of disconnects in on_disconnect"
-                )
-            app = _configured(endpoint, value_type, receive_type, send_type, idle_timeout)
+            app = _configured(endpoint, options)
         elif callable(endpoint):
-            app = FunctionView(
-                endpoint,
-                value_type=value_type,
-                receive_type=receive_type or "text",
-                send_type=send_type or "text",
-                catch_disconnect=True if catch_disconnect is None else catch_disconnect,
-                caught_close_codes=caught_close_codes,
-                idle_timeout=idle_timeout,
-            )
+            app = FunctionView(endpoint, **options)
         else:
             raise ConfigurationError(
                 f"{endpoint!r} is neither a WebSocketEndpoint subclass nor a view function"
@@ -189,12 +187,12 @@ class API:
             for route in self.routes:
                 params = route.match(path)
                 if params is not None:
-                    await self._serve_connection(
-                        route.app,
-                        {**scope, "path_params": {**scope.get("path_params", {}), **params}},
-                        receive,
-                        send,
-                    )
+                    child = {
+                        **scope,
+                        "path_params": {**scope.get("path_params", {}), **params},
+                        "wsendpoints.broadcast": self.broadcast,
+                    }
+                    await self._serve_connection(route.app, child, receive, send)
                     return
         for mount in self.mounts:
             if (kind == "http" or mount.websocket) and mount.match(path):
@@ -249,13 +247,28 @@ class API:
             logger.warning("%d connection(s) still open after %s s", len(self._connections), timeout)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        for event in ("startup", "shutdown"):
-            await receive()
-            failure = await self._run_hooks(event)
+        await receive()
+        try:
+            # The backend runs for the whole life of the app, around the hooks.
+            broadcast = await self.broadcast.__aenter__()
+        except Exception:
+            logger.exception("the broadcast backend %s did not start", self.broadcast.backend.url)
+            await send({"type": "lifespan.startup.failed", "message": traceback.format_exc()})
+            return
+        try:
+            failure = await self._run_hooks("startup")
             if failure is not None:
-                await send({"type": f"lifespan.{event}.failed", "message": failure})
+                await send({"type": "lifespan.startup.failed", "message": failure})
                 return
-            await send({"type": f"lifespan.{event}.complete"})
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            failure = await self._run_hooks("shutdown")
+        finally:
+            await broadcast.__aexit__(None, None, None)
+        if failure is not None:
+            await send({"type": "lifespan.shutdown.failed", "message": failure})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
 
     async def _run_hooks(self, event: str) -> str | None:
         failure = None
@@ -302,32 +315,26 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _configured(
-    endpoint: type[WebSocketEndpoint],
-    value_type: str | Codec | None,
-    receive_type: str | Codec | None,
-    send_type: str | Codec | None,
-    idle_timeout: float | None,
-) -> type[WebSocketEndpoint]:
+def _configured(endpoint: type[WebSocketEndpoint], options: RouteOptions) -> type[WebSocketEndpoint]:
     """``endpoint`` with the route's options in place of its class attributes."""
-    options: dict[str, Any] = {}
-    if receive_type is not None or send_type is not None:
+    view_only = {"catch_disconnect", "caught_close_codes"} & options.keys()
+    if view_only:
+        raise ConfigurationError(
+            f"{', '.join(sorted(view_only))} apply to function views (the `async with ws` block); "
+            "an endpoint learns of disconnects in on_disconnect"
+        )
+    attributes: dict[str, Any] = dict(options)
+    if "value_type" not in options and ("receive_type" in options or "send_type" in options):
+        # A route naming one direction keeps the class's codec for the other.
         current_receive, current_send = endpoint._codecs
-        options = {
-            "value_type": None,
-            "receive_type": receive_type or current_receive,
-            "send_type": send_type or current_send,
-        }
-    if value_type is not None:
-        options["value_type"] = value_type
-    if idle_timeout is not None:
-        options["idle_timeout"] = idle_timeout
-    if not options:
+        attributes = {"receive_type": current_receive, "send_type": current_send, **attributes}
+        attributes["value_type"] = None
+    if not attributes:
         return endpoint
     return type(
         endpoint.__name__,
         (endpoint,),
-        {**options, "__module__": endpoint.__module__, "__qualname__": endpoint.__qualname__},
+        {**attributes, "__module__": endpoint.__module__, "__qualname__": endpoint.__qualname__},
     )
 
 

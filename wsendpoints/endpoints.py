@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import anyio
 
 from ._dispatch import serve
+from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
 from .exceptions import CloseCode
 from .websockets import ConnectionState, Receive, Scope, Send, WebSocket, check_idle_timeout
@@ -29,8 +30,9 @@ class WebSocketEndpoint:
     - ``on_disconnect(ws, close_code)`` runs exactly once for every connection
       whose ``on_connect`` ran, whatever ended it, shielded from cancellation.
 
-    ``value_type``, ``receive_type``, ``send_type`` and ``idle_timeout`` mean what
-    the route options of the same names mean. Tasks started in ``ws.task_group`` are cancelled when
+    The class attributes (``value_type``, ``receive_type``, ``send_type``,
+    ``idle_timeout``, ``group_queue_size``, ``group_overflow``) mean what the
+    route options of the same names mean. Tasks started in ``ws.task_group`` are cancelled when
     the connection ends. An exception in a hook closes the connection with 1011
     and is logged with its traceback.
 
@@ -44,6 +46,10 @@ class WebSocketEndpoint:
     send_type: ClassVar[str | Codec] = "text"
     idle_timeout: ClassVar[float | None] = None
     """Seconds without a message from the client after which the connection closes with 1001."""
+    group_queue_size: ClassVar[int] = 100
+    """Group messages queued for this connection before ``group_overflow`` applies."""
+    group_overflow: ClassVar[Overflow] = "drop_oldest"
+    """What a full group queue does: ``"drop_oldest"``, ``"drop_newest"`` or ``"close"`` (1008)."""
 
     _codecs: ClassVar[tuple[Codec, Codec]] = message_codecs(None, "text", "text")
 
@@ -52,6 +58,7 @@ class WebSocketEndpoint:
         # Resolved when the class is defined, so an unknown type fails at import.
         cls._codecs = message_codecs(cls.value_type, cls.receive_type, cls.send_type)
         check_idle_timeout(cls.idle_timeout)
+        check_queue_options(cls.group_queue_size, cls.group_overflow)
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         receive_codec, send_codec = self._codecs
@@ -62,6 +69,8 @@ class WebSocketEndpoint:
             receive_type=receive_codec,
             send_type=send_codec,
             idle_timeout=self.idle_timeout,
+            group_queue_size=self.group_queue_size,
+            group_overflow=self.group_overflow,
         )
 
     def __await__(self) -> Generator[Any, None, None]:

@@ -7,6 +7,7 @@ Hierarchy::
     ├── WebSocketStateError             a call the connection's state does not allow
     ├── WebSocketDisconnect             the connection is over (client left, or it was closed)
     ├── HandshakeRejected               test clients: the app refused the handshake
+    ├── BroadcastError                  publishing or subscribing failed (unserialisable, broker down)
     ├── ReceiveTimeout                  test clients: nothing arrived in time
     └── LifespanFailed                  test clients: a startup or shutdown hook failed
 
@@ -17,10 +18,12 @@ decides it in one place (the dispatcher in `wsendpoints._dispatch`) and sends:
 code   sent when
 =====  =======================================================================
 1000   the handler finished, or closed without giving a code
-1001   the connection was cancelled (server shutting down)
+1001   the server is shutting down, or the client was idle past ``idle_timeout``
 1003   a frame of the wrong kind arrived (binary where text is expected, ...)
 1007   a payload the receive codec cannot decode (bad JSON, bad msgpack, ...)
+1008   the client read its group messages too slowly (``group_overflow="close"``)
 1011   a handler raised; the traceback is logged under the ``wsendpoints`` logger
+1013   the server is at ``max_connections`` (HTTP 503 before accept, where possible)
 =====  =======================================================================
 """
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 __all__ = [
+    "BroadcastError",
     "CloseCode",
     "ConfigurationError",
     "HandshakeRejected",
@@ -122,3 +126,11 @@ class ReceiveTimeout(WebSocketError, TimeoutError):
 
 class LifespanFailed(WebSocketError):
     """The application reported ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``."""
+
+
+class BroadcastError(WebSocketError):
+    """Publishing or subscribing failed.
+
+    Raised by ``publish`` for a message msgpack cannot serialise (so the error
+    reaches the publisher, not the receivers), and when the broker is unreachable.
+    """

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Container, Iterable
 from typing import Any
 
 from ._dispatch import serve
+from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
 from .exceptions import ConfigurationError
 from .websockets import ALL_CODES, Receive, Scope, Send, WebSocket, check_idle_timeout
@@ -34,14 +35,18 @@ class FunctionView:
         catch_disconnect: bool = True,
         caught_close_codes: Iterable[int] | None = None,
         idle_timeout: float | None = None,
+        group_queue_size: int = 100,
+        group_overflow: Overflow = "drop_oldest",
     ) -> None:
         if not inspect.iscoroutinefunction(view):
             raise ConfigurationError(
                 f"WebSocket view {getattr(view, '__qualname__', view)!r} must be an 'async def' function"
             )
         check_idle_timeout(idle_timeout)
+        check_queue_options(group_queue_size, group_overflow)
         self.view = view
         self.idle_timeout = idle_timeout
+        self.group_queue = (group_queue_size, group_overflow)
         self.name = getattr(view, "__qualname__", repr(view))
         self._receive_codec, self._send_codec = message_codecs(value_type, receive_type, send_type)
         self._caught: Container[int]
@@ -69,6 +74,8 @@ class FunctionView:
             send_type=self._send_codec,
             caught_close_codes=self._caught,
             idle_timeout=self.idle_timeout,
+            group_queue_size=self.group_queue[0],
+            group_overflow=self.group_queue[1],
         )
         if not await ws._receive_connect():
             return

@@ -29,6 +29,8 @@ from .exceptions import CloseCode, ConfigurationError, WebSocketDisconnect, WebS
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from .broadcast.hub import ConnectionOutbox, Overflow
+
 __all__ = ["ALL_CODES", "ConnectionState", "WebSocket"]
 
 Scope = MutableMapping[str, Any]
@@ -96,12 +98,15 @@ class WebSocket:
         "_connect_received",
         "_decode",
         "_encode",
+        "_group_queue",
         "_headers",
         "_idle_timeout",
+        "_outbox",
         "_receive",
         "_receive_codec",
         "_receive_key",
         "_send",
+        "_send_codec",
         "_state",
         "_task_group",
         "_user_state",
@@ -120,6 +125,8 @@ class WebSocket:
         send_type: str | Codec = "text",
         caught_close_codes: Container[int] = ALL_CODES,
         idle_timeout: float | None = None,
+        group_queue_size: int = 100,
+        group_overflow: Overflow = "drop_oldest",
     ) -> None:
         if scope["type"] != "websocket":
             raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
@@ -135,7 +142,10 @@ class WebSocket:
         # "any" frames look for text first; the slow path takes bytes.
         self._receive_key = "bytes" if receive_codec.frame == "bytes" else "text"
         self._decode = receive_codec.decode
-        self._encode = (resolve_codec(send_type) if isinstance(send_type, str) else send_type).encode
+        self._send_codec = resolve_codec(send_type) if isinstance(send_type, str) else send_type
+        self._encode = self._send_codec.encode
+        self._group_queue: tuple[int, Overflow] = (group_queue_size, group_overflow)
+        self._outbox: ConnectionOutbox | None = None
         self._caught = caught_close_codes
         self._task_group: TaskGroup | None = None
         self._headers: Headers | None = None
@@ -208,6 +218,34 @@ class WebSocket:
                 "this connection has no task group: it is not being served by wsendpoints"
             )
         return self._task_group
+
+    # -- groups ---------------------------------------------------------------------
+
+    async def join(self, group: str) -> None:
+        """Receive what is published to ``group``, until `leave` or the end of the connection.
+
+        Group messages are encoded with the connection's send codec and queue up
+        to ``group_queue_size``; past that, ``group_overflow`` decides.
+        """
+        outbox = self._outbox
+        if outbox is None:
+            from .broadcast.hub import ConnectionOutbox
+
+            hub = self.scope.get("wsendpoints.broadcast")
+            if hub is None:
+                raise WebSocketStateError("groups need a connection served by a wsendpoints API")
+            outbox = self._outbox = ConnectionOutbox(hub, self, self._send_codec, *self._group_queue)
+        await outbox.join(group)
+
+    async def leave(self, group: str) -> None:
+        """Stop receiving what is published to ``group``."""
+        if self._outbox is not None:
+            await self._outbox.leave(group)
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """The groups this connection is in."""
+        return frozenset(self._outbox.groups) if self._outbox is not None else frozenset()
 
     # -- handshake and closing ---------------------------------------------------
 

@@ -1,0 +1,306 @@
+"""The hub: group membership, publishing, and delivery to this process's members.
+
+One message, start to end: ``publish`` serialises it with msgpack (so an
+unserialisable message fails there, in the publisher) and hands the bytes to
+the backend; the backend brings them to every subscribed process, where
+``_deliver`` decodes them once, encodes once per send codec, and offers the
+ready ASGI event to each member's bounded queue. Offering never waits, so a
+slow member cannot slow the others; each connection drains its own queue in a
+task of its own task group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import anyio
+import msgpack
+from anyio.abc import TaskGroup
+
+from ..codecs import Codec
+from ..exceptions import BroadcastError, CloseCode, ConfigurationError
+from .base import BroadcastBackend, backend_from_url
+
+if TYPE_CHECKING:
+    from ..websockets import Message, WebSocket
+
+__all__ = ["OVERFLOW_POLICIES", "Broadcast", "ConnectionOutbox", "Overflow", "Subscription"]
+
+logger = logging.getLogger("wsendpoints")
+
+Overflow = Literal["drop_oldest", "drop_newest", "close"]
+OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "close")
+
+# Tells this process's members apart from other processes' in `exclude`.
+_PROCESS = os.urandom(6).hex()
+
+
+def check_queue_options(size: int, overflow: str) -> None:
+    if not isinstance(size, int) or size < 1:
+        raise ConfigurationError(f"group_queue_size must be a positive integer, not {size!r}")
+    if overflow not in OVERFLOW_POLICIES:
+        raise ConfigurationError(
+            f"unknown group_overflow {overflow!r}; expected one of {', '.join(OVERFLOW_POLICIES)}"
+        )
+
+
+class _Member(Protocol):
+    token: str
+
+    def offer(self, message: Any, events: dict[Codec, Message | None]) -> None: ...
+
+
+class _Queue:
+    """A bounded FIFO filled without waiting and drained by one task."""
+
+    __slots__ = ("_items", "_waiter", "dropped", "maxsize", "overflow")
+
+    def __init__(self, maxsize: int, overflow: Overflow) -> None:
+        self._items: deque[Any] = deque()
+        self._waiter: anyio.Event | None = None
+        self.maxsize = maxsize
+        self.overflow = overflow
+        self.dropped = 0
+
+    def put(self, item: Any) -> bool:
+        """Queue ``item``; False if the queue is full and the policy is to close."""
+        items = self._items
+        if len(items) >= self.maxsize:
+            if self.overflow == "close":
+                return False
+            self.dropped += 1
+            if self.overflow == "drop_newest":
+                return True
+            items.popleft()
+        items.append(item)
+        if self._waiter is not None:
+            self._waiter.set()
+            self._waiter = None
+        return True
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = anyio.Event()
+            await self._waiter.wait()
+        return self._items.popleft()
+
+
+class ConnectionOutbox:
+    """A connection's group membership and its queue of outgoing group messages."""
+
+    def __init__(self, hub: Broadcast, ws: WebSocket, codec: Codec, maxsize: int, overflow: Overflow) -> None:
+        self.token = f"{_PROCESS}:{id(self)}"
+        self.groups: set[str] = set()
+        self._hub = hub
+        self._ws = ws
+        self._codec = codec
+        self._queue = _Queue(maxsize, overflow)
+        self._draining = False
+        self._closing = False
+
+    @property
+    def dropped(self) -> int:
+        return self._queue.dropped
+
+    async def join(self, group: str) -> None:
+        if not self._draining:
+            self._ws.task_group.start_soon(self._drain)
+            self._draining = True
+        if group not in self.groups:
+            self.groups.add(group)
+            await self._hub.join(group, self)
+
+    async def leave(self, group: str) -> None:
+        if group in self.groups:
+            self.groups.discard(group)
+            await self._hub.leave(group, self)
+
+    async def leave_all(self) -> None:
+        for group in list(self.groups):
+            await self.leave(group)
+        if self.dropped:
+            logger.info("%s missed %d group message(s): it read too slowly", self._ws.path, self.dropped)
+
+    def offer(self, message: Any, events: dict[Codec, Message | None]) -> None:
+        if self._closing:
+            return
+        codec = self._codec
+        if codec in events:
+            event = events[codec]
+        else:
+            event = events[codec] = _send_event(codec, message)
+        if event is None:
+            return
+        dropped = self._queue.dropped
+        if not self._queue.put(event):
+            self._closing = True
+            logger.warning("closing %s with 1008: its queue of group messages is full", self._ws.path)
+            self._ws.task_group.start_soon(
+                self._ws.close, CloseCode.POLICY_VIOLATION, "too slow to read its group messages"
+            )
+        elif self._queue.dropped == 1 and dropped == 0:
+            logger.warning(
+                "dropping group messages for %s: its queue of %d is full (%s)",
+                self._ws.path,
+                self._queue.maxsize,
+                self._queue.overflow,
+            )
+
+    async def _drain(self) -> None:
+        send_event = self._ws.send_event
+        get = self._queue.get
+        while True:
+            await send_event(await get())
+
+
+def _send_event(codec: Codec, message: Any) -> Message | None:
+    try:
+        data = codec.encode(message)
+    except TypeError as exc:
+        logger.error("a group message cannot be sent with the %s codec: %s", type(codec).__name__, exc)
+        return None
+    if type(data) is str:
+        return {"type": "websocket.send", "text": data}
+    return {"type": "websocket.send", "bytes": data}
+
+
+class Subscription:
+    """A low-level subscription to one channel: ``async for message in sub``.
+
+    Messages arrive as published (after the msgpack round trip). The queue
+    holds ``max_queue`` messages; past that the oldest are dropped (``dropped``
+    counts them).
+    """
+
+    def __init__(self, hub: Broadcast, channel: str, max_queue: int) -> None:
+        check_queue_options(max_queue, "drop_oldest")
+        self.token = f"{_PROCESS}:{id(self)}"
+        self.channel = channel
+        self._hub = hub
+        self._queue = _Queue(max_queue, "drop_oldest")
+
+    @property
+    def dropped(self) -> int:
+        return self._queue.dropped
+
+    async def __aenter__(self) -> Subscription:
+        await self._hub.join(self.channel, self)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._hub.leave(self.channel, self)
+
+    def offer(self, message: Any, events: dict[Codec, Message | None]) -> None:
+        self._queue.put(message)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._queue.get()
+
+
+class Broadcast:
+    """Groups across connections, processes and machines, over a `BroadcastBackend`.
+
+    ``async with broadcast:`` starts and stops the backend; the `API` does it
+    in its lifespan, around the startup and shutdown hooks.
+    """
+
+    def __init__(self, backend: str | BroadcastBackend = "memory://") -> None:
+        self.backend = backend_from_url(backend) if isinstance(backend, str) else backend
+        self.backend.attach(self._deliver)
+        self._members: dict[str, set[_Member]] = {}
+        self._task_group: TaskGroup | None = None
+
+    async def __aenter__(self) -> Broadcast:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        try:
+            await self.backend.start(task_group)
+        except BaseException as exc:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        task_group, self._task_group = self._task_group, None
+        assert task_group is not None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.backend.stop()
+        finally:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+
+    async def publish(self, channel: str, message: Any, *, exclude: WebSocket | None = None) -> None:
+        """Send ``message`` to every member of ``channel``, in every process sharing the backend.
+
+        ``exclude`` leaves that connection out (typically the sender).
+        """
+        outbox = exclude._outbox if exclude is not None else None
+        try:
+            payload = msgpack.packb((message, outbox.token if outbox is not None else None))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BroadcastError(
+                f"cannot publish to {channel!r}: msgpack cannot serialise the message ({exc})"
+            ) from None
+        await self.backend.publish(channel, payload)
+
+    def subscribe(self, channel: str, *, max_queue: int = 1000) -> Subscription:
+        """``async with broadcast.subscribe(channel) as sub: async for message in sub: ...``."""
+        return Subscription(self, channel, max_queue)
+
+    def members(self, channel: str) -> int:
+        """How many of this process's connections and subscriptions are in ``channel``."""
+        return len(self._members.get(channel, ()))
+
+    async def join(self, channel: str, member: _Member) -> None:
+        members = self._members.get(channel)
+        if members is not None:
+            members.add(member)
+            return
+        self._members[channel] = {member}
+        try:
+            await self.backend.subscribe(channel)
+        except BaseException:
+            self._drop(channel, member)
+            raise
+
+    async def leave(self, channel: str, member: _Member) -> None:
+        if self._drop(channel, member):
+            await self.backend.unsubscribe(channel)
+
+    def _drop(self, channel: str, member: _Member) -> bool:
+        """Remove ``member``; True if that emptied the channel."""
+        members = self._members.get(channel)
+        if members is None:
+            return False
+        members.discard(member)
+        if members:
+            return False
+        del self._members[channel]
+        return True
+
+    def _deliver(self, channel: str, payload: bytes) -> None:
+        members = self._members.get(channel)
+        if not members:
+            return
+        try:
+            message, exclude = msgpack.unpackb(payload)
+        except Exception:
+            logger.warning("ignored an undecodable broadcast payload on %r", channel)
+            return
+        events: dict[Codec, Message | None] = {}
+        for member in tuple(members):
+            if member.token != exclude:
+                member.offer(message, events)
