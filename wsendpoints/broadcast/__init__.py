@@ -4,6 +4,9 @@
 between processes. See `wsendpoints.broadcast.base` for writing another one.
 """
 
+import importlib
+
+from ..exceptions import ConfigurationError
 from . import memory as _memory  # registers memory://
 from .base import BroadcastBackend, backend_from_url, register_backend
 from .hub import OVERFLOW_POLICIES, Broadcast, Overflow, Subscription
@@ -24,14 +27,13 @@ del _memory
 def _redis_backend(url: str) -> BroadcastBackend:
     # Imported on use, so that only apps on Redis need the `redis` extra.
     try:
-        from .redis import RedisBackend
+        module = importlib.import_module(".redis", __name__)
     except ImportError as exc:
-        from ..exceptions import ConfigurationError
-
         raise ConfigurationError(
             f"redis:// needs the 'redis' extra ({exc.name} is missing): pip install 'wsendpoints[redis]'"
         ) from None
-    return RedisBackend(url)
+    backend: BroadcastBackend = module.RedisBackend(url)
+    return backend
 
 
 register_backend("redis", _redis_backend)
