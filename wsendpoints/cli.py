@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.shutdown_timeout,
         help="seconds the connections get to close on shutdown",
     )
+    run.add_argument(
+        "--broadcast",
+        metavar="URL",
+        help="the groups' backend, replacing the app's (e.g. redis://127.0.0.1:6379/0)",
+    )
     run.add_argument("--fd", type=int, help="serve on this already-bound socket (socket activation)")
     return parser
 
@@ -75,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             log_level=args.log_level,
             reload=args.reload,
             fd=args.fd,
+            broadcast=args.broadcast,
         )
     except (ConfigurationError, ImportError) as exc:
         sys.exit(f"wsendpoints: error: {exc}")

@@ -74,17 +74,29 @@ def serve(
     log_level: str = "info",
     reload: bool = False,
     fd: int | None = None,
+    broadcast: str | None = None,
 ) -> None:
-    """Serve ``app`` (an `API` or its ``"module:attribute"``) until SIGINT or SIGTERM."""
+    """Serve ``app`` (an `API` or its ``"module:attribute"``) until SIGINT or SIGTERM.
+
+    ``broadcast`` replaces the app's broadcast backend (a URL such as
+    ``redis://127.0.0.1:6379/0``), so that one app runs alone or as several
+    processes sharing a broker without a code change.
+    """
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     _configure_logging(log_level)
     if reload:
+        if broadcast is not None:
+            raise ConfigurationError("--broadcast does not combine with --reload")
         if not isinstance(app, str) or backend != "asyncio":
             raise ConfigurationError("reload needs the app as 'module:attribute' and the asyncio backend")
         _serve_uvicorn_reload(app, host, port, options, log_level)
         return
     api = import_app(app) if isinstance(app, str) else app
+    if broadcast is not None:
+        from .broadcast import Broadcast
+
+        api.broadcast = Broadcast(broadcast)
     if backend == "trio":
         _serve_hypercorn_trio(api, host, port, options, log_level, fd)
     else:
