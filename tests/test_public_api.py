@@ -32,6 +32,7 @@ EXCEPTIONS = [
     "HandshakeRejected",
     "ReceiveTimeout",
     "LifespanFailed",
+    "AuthenticationFailed",
     "BroadcastError",
 ]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
-from .exceptions import CloseCode, WebSocketDisconnect
+from .exceptions import AuthenticationFailed, CloseCode, WebSocketDisconnect
 from .websockets import ConnectionState, WebSocket
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -77,6 +78,19 @@ async def _end(
         await ws._refuse(500 if error is not None and code == CloseCode.INTERNAL_ERROR else 403, code)
     elif state is ConnectionState.CONNECTED:
         await ws.close(code, reason)
+
+
+async def authenticate(ws: WebSocket, hook: Callable[[WebSocket], Awaitable[Any]]) -> bool:
+    """Run the route's ``authenticate`` hook; on `AuthenticationFailed`, refuse the handshake."""
+    try:
+        ws.user = await hook(ws)
+    except AuthenticationFailed as exc:
+        logger.info(
+            "refused WebSocket connection to %s: authentication failed (%d)", ws.path, exc.status_code
+        )
+        await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers)
+        return False
+    return True
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

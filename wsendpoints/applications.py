@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, TypedDict, TypeVar
 
 import anyio
@@ -17,6 +17,7 @@ from .codecs import Codec
 from .endpoints import WebSocketEndpoint
 from .exceptions import CloseCode, ConfigurationError
 from .routing import ASGIApp, Mount, Route
+from .security import OriginPolicy
 from .serving import ServerOptions, serve
 from .views import FunctionView
 from .websockets import Receive, Scope, Send, WebSocket
@@ -49,6 +50,15 @@ class RouteOptions(TypedDict, total=False):
     - ``group_queue_size`` (default 100) and ``group_overflow``
       (``"drop_oldest"``, the default, ``"drop_newest"`` or ``"close"``): how
       many group messages wait for a slow client, and what happens past that.
+    - ``allowed_origins``: browser origins allowed besides the server's own,
+      overriding the API's (see `wsendpoints.security`).
+    - ``authenticate`` (views; endpoints override the method): an async hook run
+      before the view; its result is ``ws.user``; raising `AuthenticationFailed`
+      refuses the handshake with its HTTP status.
+    - ``max_message_size`` (default 1 MiB; characters for text, bytes for
+      binary): longer messages close with 1009. ``max_message_rate`` (off by
+      default): messages a second, in bursts of up to one second's worth;
+      faster closes with 1008.
     """
 
     value_type: str | Codec
@@ -59,6 +69,13 @@ class RouteOptions(TypedDict, total=False):
     idle_timeout: float
     group_queue_size: int
     group_overflow: Overflow
+    allowed_origins: Sequence[str]
+    authenticate: Callable[[WebSocket], Awaitable[Any]]
+    max_message_size: int | None
+    max_message_rate: float | None
+
+
+Middleware = Callable[[ASGIApp], ASGIApp]
 
 
 class API:
@@ -74,15 +91,27 @@ class API:
     that Redis), or a `BroadcastBackend`. ``max_connections`` caps the open
     WebSocket connections: past it, new handshakes are refused with HTTP 503
     (or accepted and closed with 1013 where the server cannot send a response).
+
+    ``allowed_origins`` lists the browser origins that may connect besides the
+    server's own (``["*"]`` for any); handshakes from other pages are refused
+    with 403. ``middleware`` wraps the whole app: each item takes an ASGI app
+    and returns one (a middleware class, or ``functools.partial`` of one), the
+    first item outermost.
     """
 
     def __init__(
-        self, *, broadcast: str | BroadcastBackend = "memory://", max_connections: int | None = None
+        self,
+        *,
+        broadcast: str | BroadcastBackend = "memory://",
+        max_connections: int | None = None,
+        allowed_origins: Sequence[str] = (),
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         if max_connections is not None and max_connections < 1:
             raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
         self.max_connections = max_connections
         self.broadcast = Broadcast(broadcast)
+        self.origins = OriginPolicy(allowed_origins)
         self.routes: list[Route] = []
         self.mounts: list[Mount] = []
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
@@ -91,6 +120,10 @@ class API:
         self._connections: set[anyio.CancelScope] = set()
         self._draining = False
         self._drained: anyio.Event | None = None
+        app: ASGIApp = self._route
+        for wrap in reversed(middleware):
+            app = wrap(app)
+        self._app = app
 
     async def publish(self, group: str, message: Any, *, exclude: WebSocket | None = None) -> None:
         """Send ``message`` to every connection in ``group``, in every process sharing the backend.
@@ -178,6 +211,9 @@ class API:
     # -- serving ---------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(receive, send)
@@ -192,7 +228,7 @@ class API:
                         "path_params": {**scope.get("path_params", {}), **params},
                         "wsendpoints.broadcast": self.broadcast,
                     }
-                    await self._serve_connection(route.app, child, receive, send)
+                    await self._serve_connection(route, child, receive, send)
                     return
         for mount in self.mounts:
             if (kind == "http" or mount.websocket) and mount.match(path):
@@ -215,16 +251,19 @@ class API:
             )
             await send({"type": "http.response.body", "body": b"Not Found"})
 
-    async def _serve_connection(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve_connection(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (route.origins or self.origins).allows(scope):
+            await _refuse(scope, receive, send, 403, "origin not allowed")
+            return
         if self._draining or (
             self.max_connections is not None and len(self._connections) >= self.max_connections
         ):
-            await _refuse_busy(scope, receive, send)
+            await _refuse(scope, receive, send, 503, "at capacity")
             return
         with anyio.CancelScope() as cancel_scope:
             self._connections.add(cancel_scope)
             try:
-                await app(scope, receive, send)
+                await route.app(scope, receive, send)
             finally:
                 self._connections.discard(cancel_scope)
                 if self._drained is not None and not self._connections:
@@ -317,11 +356,11 @@ def _route_path(scope: Scope) -> str:
 
 def _configured(endpoint: type[WebSocketEndpoint], options: RouteOptions) -> type[WebSocketEndpoint]:
     """``endpoint`` with the route's options in place of its class attributes."""
-    view_only = {"catch_disconnect", "caught_close_codes"} & options.keys()
+    view_only = {"catch_disconnect", "caught_close_codes", "authenticate"} & options.keys()
     if view_only:
         raise ConfigurationError(
-            f"{', '.join(sorted(view_only))} apply to function views (the `async with ws` block); "
-            "an endpoint learns of disconnects in on_disconnect"
+            f"{', '.join(sorted(view_only))} apply to function views; an endpoint learns of "
+            "disconnects in on_disconnect and authenticates in its authenticate method"
         )
     attributes: dict[str, Any] = dict(options)
     if "value_type" not in options and ("receive_type" in options or "send_type" in options):
@@ -338,13 +377,14 @@ def _configured(endpoint: type[WebSocketEndpoint], options: RouteOptions) -> typ
     )
 
 
-async def _refuse_busy(scope: Scope, receive: Receive, send: Send) -> None:
-    logger.info("refused WebSocket connection to %s: at capacity", scope["path"])
+async def _refuse(scope: Scope, receive: Receive, send: Send, status_code: int, reason: str) -> None:
+    logger.info("refused WebSocket connection to %s: %s", scope["path"], reason)
     ws = WebSocket(scope, receive, send)
     if not await ws._receive_connect():
         return
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await ws._refuse(503, CloseCode.TRY_AGAIN_LATER)
-    else:
+    if status_code == 503 and "websocket.http.response" not in scope.get("extensions", {}):
+        # A close before accept reads as 403; "come back later" needs a close frame.
         await ws.accept()
-        await ws.close(CloseCode.TRY_AGAIN_LATER, "server at capacity")
+        await ws.close(CloseCode.TRY_AGAIN_LATER, f"server {reason}")
+    else:
+        await ws._refuse(status_code, CloseCode.POLICY_VIOLATION)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
 
 import anyio
 
-from ._dispatch import serve
+from ._dispatch import authenticate, serve
 from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
 from .exceptions import CloseCode
-from .websockets import ConnectionState, Receive, Scope, Send, WebSocket, check_idle_timeout
+from .websockets import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ConnectionState,
+    Receive,
+    Scope,
+    Send,
+    WebSocket,
+    check_idle_timeout,
+    check_limits,
+)
 
 __all__ = ["WebSocketEndpoint"]
 
@@ -50,6 +59,12 @@ class WebSocketEndpoint:
     """Group messages queued for this connection before ``group_overflow`` applies."""
     group_overflow: ClassVar[Overflow] = "drop_oldest"
     """What a full group queue does: ``"drop_oldest"``, ``"drop_newest"`` or ``"close"`` (1008)."""
+    allowed_origins: ClassVar[Sequence[str] | None] = None
+    """Browser origins allowed besides the server's own (``["*"]``: any); None: the API's setting."""
+    max_message_size: ClassVar[int | None] = DEFAULT_MAX_MESSAGE_SIZE
+    """Longest message accepted (characters for text, bytes for binary); longer closes with 1009."""
+    max_message_rate: ClassVar[float | None] = None
+    """Messages a second a client may send, in bursts of up to one second's worth; faster closes 1008."""
 
     _codecs: ClassVar[tuple[Codec, Codec]] = message_codecs(None, "text", "text")
 
@@ -59,6 +74,7 @@ class WebSocketEndpoint:
         cls._codecs = message_codecs(cls.value_type, cls.receive_type, cls.send_type)
         check_idle_timeout(cls.idle_timeout)
         check_queue_options(cls.group_queue_size, cls.group_overflow)
+        check_limits(cls.max_message_size, cls.max_message_rate)
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         receive_codec, send_codec = self._codecs
@@ -71,10 +87,20 @@ class WebSocketEndpoint:
             idle_timeout=self.idle_timeout,
             group_queue_size=self.group_queue_size,
             group_overflow=self.group_overflow,
+            max_message_size=self.max_message_size,
+            max_message_rate=self.max_message_rate,
         )
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()
+
+    async def authenticate(self, ws: WebSocket) -> Any:
+        """Check the handshake before ``on_connect``; what it returns becomes ``ws.user``.
+
+        Raise `AuthenticationFailed` to refuse the connection with an HTTP
+        status. The default authenticates nobody and refuses nobody.
+        """
+        return None
 
     async def on_connect(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -94,6 +120,8 @@ class WebSocketEndpoint:
 
         async def session() -> None:
             nonlocal connected
+            if not await authenticate(ws, self.authenticate):
+                return
             connected = True
             await self.on_connect(ws)
             state = ws.connection_state

@@ -6,6 +6,7 @@ Hierarchy::
     ├── ConfigurationError              a route, codec or option refused at registration
     ├── WebSocketStateError             a call the connection's state does not allow
     ├── WebSocketDisconnect             the connection is over (client left, or it was closed)
+    ├── AuthenticationFailed            raised by an ``authenticate`` hook to refuse the handshake
     ├── HandshakeRejected               test clients: the app refused the handshake
     ├── BroadcastError                  publishing or subscribing failed (unserialisable, broker down)
     ├── ReceiveTimeout                  test clients: nothing arrived in time
@@ -21,7 +22,9 @@ code   sent when
 1001   the server is shutting down, or the client was idle past ``idle_timeout``
 1003   a frame of the wrong kind arrived (binary where text is expected, ...)
 1007   a payload the receive codec cannot decode (bad JSON, bad msgpack, ...)
-1008   the client read its group messages too slowly (``group_overflow="close"``)
+1008   the client sent messages faster than ``max_message_rate``, or read its group
+       messages too slowly (``group_overflow="close"``)
+1009   a message longer than ``max_message_size``
 1011   a handler raised; the traceback is logged under the ``wsendpoints`` logger
 1013   the server is at ``max_connections`` (HTTP 503 before accept, where possible)
 =====  =======================================================================
@@ -32,6 +35,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 __all__ = [
+    "AuthenticationFailed",
     "BroadcastError",
     "CloseCode",
     "ConfigurationError",
@@ -134,3 +138,23 @@ class BroadcastError(WebSocketError):
     Raised by ``publish`` for a message msgpack cannot serialise (so the error
     reaches the publisher, not the receivers), and when the broker is unreachable.
     """
+
+
+class AuthenticationFailed(WebSocketError):
+    """Raise it in an ``authenticate`` hook to refuse the handshake.
+
+    The client gets an HTTP response with ``status_code``, ``body`` and
+    ``headers`` where the server supports the ``websocket.http.response``
+    extension (uvicorn and hypercorn do), and HTTP 403 otherwise.
+    """
+
+    def __init__(
+        self, status_code: int = 401, body: str | bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, body)
+        self.status_code = status_code
+        self.body = body.encode() if isinstance(body, str) else body
+        self.headers = dict(headers or {})
+
+    def __str__(self) -> str:
+        return f"authentication failed (HTTP {self.status_code})"

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from .exceptions import ConfigurationError
+from .security import origin_policy
 
 __all__ = [
     "Converter",
@@ -83,6 +84,8 @@ class Route:
             raise ConfigurationError(f"route path {path!r} must start with '/'")
         self.path = path
         self.app = app
+        # The endpoint's or view's own origin policy; None defers to the API's.
+        self.origins = origin_policy(getattr(app, "allowed_origins", None))
         self._regex, self._converters = _compile(path)
 
     @property

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Container, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from typing import Any
 
-from ._dispatch import serve
+from ._dispatch import authenticate, serve
 from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
 from .exceptions import ConfigurationError
-from .websockets import ALL_CODES, Receive, Scope, Send, WebSocket, check_idle_timeout
+from .websockets import (
+    ALL_CODES,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Receive,
+    Scope,
+    Send,
+    WebSocket,
+    check_idle_timeout,
+    check_limits,
+)
 
 __all__ = ["FunctionView", "View"]
 
@@ -37,6 +46,10 @@ class FunctionView:
         idle_timeout: float | None = None,
         group_queue_size: int = 100,
         group_overflow: Overflow = "drop_oldest",
+        allowed_origins: Sequence[str] | None = None,
+        authenticate: Callable[[WebSocket], Awaitable[Any]] | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_message_rate: float | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(view):
             raise ConfigurationError(
@@ -44,7 +57,13 @@ class FunctionView:
             )
         check_idle_timeout(idle_timeout)
         check_queue_options(group_queue_size, group_overflow)
+        check_limits(max_message_size, max_message_rate)
+        if authenticate is not None and not inspect.iscoroutinefunction(authenticate):
+            raise ConfigurationError(f"authenticate hook {authenticate!r} must be an 'async def' function")
         self.view = view
+        self.allowed_origins = allowed_origins
+        self.authenticate = authenticate
+        self.limits = (max_message_size, max_message_rate)
         self.idle_timeout = idle_timeout
         self.group_queue = (group_queue_size, group_overflow)
         self.name = getattr(view, "__qualname__", repr(view))
@@ -76,12 +95,15 @@ class FunctionView:
             idle_timeout=self.idle_timeout,
             group_queue_size=self.group_queue[0],
             group_overflow=self.group_queue[1],
+            max_message_size=self.limits[0],
+            max_message_rate=self.limits[1],
         )
         if not await ws._receive_connect():
             return
         params: dict[str, Any] = scope.get("path_params", {})
 
         async def session() -> None:
-            await self.view(ws, **params)
+            if self.authenticate is None or await authenticate(ws, self.authenticate):
+                await self.view(ws, **params)
 
         await serve(ws, session, self.name)

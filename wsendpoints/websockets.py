@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, MutableMapping
 from enum import Enum
+from http import HTTPStatus
 from types import MappingProxyType, SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +49,11 @@ _HTTP_RESPONSE = "websocket.http.response"
 # Errors a server raises for what the app sent (a lone surrogate in text, say),
 # not because the client left; they are the app's bug, so they are not hidden.
 _APP_ERRORS = (UnicodeError, TypeError)
-# What the receive wrapper of an idle-timeout connection returns when the client
-# stayed silent too long; never sent by a server.
+# What the receive wrappers of limited connections return when the client stayed
+# silent too long or sent too fast; never sent by a server.
 _IDLE = "wsendpoints.idle"
+_TOO_FAST = "wsendpoints.too_fast"
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
 
 class ConnectionState(Enum):
@@ -101,6 +104,7 @@ class WebSocket:
         "_group_queue",
         "_headers",
         "_idle_timeout",
+        "_max_size",
         "_outbox",
         "_receive",
         "_receive_codec",
@@ -113,6 +117,7 @@ class WebSocket:
         "close_code",
         "close_reason",
         "scope",
+        "user",
     )
 
     def __init__(
@@ -127,12 +132,20 @@ class WebSocket:
         idle_timeout: float | None = None,
         group_queue_size: int = 100,
         group_overflow: Overflow = "drop_oldest",
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_message_rate: float | None = None,
     ) -> None:
         if scope["type"] != "websocket":
             raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
         self.scope = scope
-        self._receive = receive if idle_timeout is None else _idle_receiver(receive, idle_timeout)
+        if idle_timeout is not None:
+            receive = _idle_receiver(receive, idle_timeout)
+        if max_message_rate is not None:
+            receive = _rate_limited_receiver(receive, max_message_rate)
+        self._receive = receive
         self._idle_timeout = idle_timeout
+        # Text is measured in characters, binary in bytes: no per-message encode.
+        self._max_size = max_message_size if max_message_size is not None else math.inf
         self._send = send
         self._state = _CONNECTING
         self._connect_received = False
@@ -150,6 +163,8 @@ class WebSocket:
         self._task_group: TaskGroup | None = None
         self._headers: Headers | None = None
         self._user_state: SimpleNamespace | None = None
+        self.user: Any = None
+        """What the route's ``authenticate`` hook returned (None without one)."""
         self.close_code: int | None = None
         """How the connection ended: the code the app closed with, or the client's."""
         self.close_reason = ""
@@ -280,18 +295,23 @@ class WebSocket:
         """
         await self.send_event({"type": "websocket.close", "code": int(code), "reason": reason})
 
-    async def _refuse(self, status_code: int, close_code: int) -> None:
+    async def _refuse(
+        self,
+        status_code: int,
+        close_code: int,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Refuse the handshake with an HTTP status where the server can send one, else 403."""
         if _HTTP_RESPONSE not in self.scope.get("extensions", {}):
             await self.close(close_code)
             return
-        body = f"{status_code} {_REASONS.get(status_code, '')}".strip().encode()
+        if not body:
+            body = f"{status_code} {HTTPStatus(status_code).phrase}".encode()
+        raw = [(b"content-type", b"text/plain; charset=utf-8")]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
         await self.send_event(
-            {
-                "type": "websocket.http.response.start",
-                "status": status_code,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-            }
+            {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
         await self.send_event({"type": "websocket.http.response.body", "body": body})
         self.close_code = close_code
@@ -306,6 +326,8 @@ class WebSocket:
         data = message.get(self._receive_key)
         if data is None:
             data = await self._payload(message, self._receive_codec)
+        if len(data) > self._max_size:
+            raise await self._too_big(data)
         try:
             return self._decode(data)
         except ValueError as exc:
@@ -335,6 +357,8 @@ class WebSocket:
         data = message.get("bytes" if codec.frame == "bytes" else "text")
         if data is None:
             data = await self._payload(message, codec)
+        if len(data) > self._max_size:
+            raise await self._too_big(data)
         try:
             return codec.decode(data)
         except ValueError as exc:
@@ -347,8 +371,8 @@ class WebSocket:
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
-        elif message["type"] == _IDLE:
-            await self._idle()
+        elif message["type"] in (_IDLE, _TOO_FAST):
+            await self._payload(message, self._receive_codec)
         return message
 
     def _check_receive(self) -> None:
@@ -372,6 +396,8 @@ class WebSocket:
             raise WebSocketDisconnect(self.close_code or CloseCode.NO_STATUS_RECEIVED, self.close_reason)
         if kind == _IDLE:
             await self._idle()
+        if kind == _TOO_FAST:
+            raise await self._reject_message(CloseCode.POLICY_VIOLATION, "too many messages")
         raise WebSocketStateError(f"unexpected ASGI event {kind!r} while receiving")
 
     async def _reject_message(self, code: int, reason: str) -> WebSocketDisconnect:
@@ -380,6 +406,12 @@ class WebSocket:
         # Close frames carry at most 123 bytes of reason.
         await self.close(code, reason.encode()[:123].decode(errors="ignore"))
         return WebSocketDisconnect(code, self.close_reason)
+
+    async def _too_big(self, data: str | bytes) -> WebSocketDisconnect:
+        unit = "characters" if isinstance(data, str) else "bytes"
+        return await self._reject_message(
+            CloseCode.MESSAGE_TOO_BIG, f"message of {len(data)} {unit}, over {self._max_size}"
+        )
 
     async def _idle(self) -> None:
         logger.info("closing %s with 1001: idle for %s s", self.path, self._idle_timeout)
@@ -506,9 +538,6 @@ class WebSocket:
         return f"<WebSocket {self.path} {self._state.value}>"
 
 
-_REASONS = {403: "Forbidden", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
-
-
 def _idle_receiver(receive: Receive, timeout: float) -> Receive:
     """``receive``, giving up after ``timeout`` seconds of silence.
 
@@ -528,3 +557,38 @@ def check_idle_timeout(timeout: float | None) -> None:
     """Refuse an ``idle_timeout`` that is not a finite positive number of seconds."""
     if timeout is not None and not 0 < timeout < math.inf:
         raise ConfigurationError(f"idle_timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def _rate_limited_receiver(receive: Receive, rate: float) -> Receive:
+    """``receive``, answering a client that sends faster than ``rate`` messages a second.
+
+    A token bucket holding one second's worth: bursts up to ``rate`` messages
+    pass, and the long-run average may not exceed it.
+    """
+    capacity = max(1.0, rate)
+    tokens = capacity
+    last = -math.inf
+    too_fast: Message = {"type": _TOO_FAST}
+
+    async def receive_within_rate() -> Message:
+        nonlocal tokens, last
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return message
+        now = anyio.current_time()
+        tokens = min(capacity, tokens + (now - last) * rate)
+        last = now
+        if tokens < 1:
+            return too_fast
+        tokens -= 1
+        return message
+
+    return receive_within_rate
+
+
+def check_limits(max_message_size: int | None, max_message_rate: float | None) -> None:
+    """Refuse limits that are not positive."""
+    if max_message_size is not None and (not isinstance(max_message_size, int) or max_message_size < 1):
+        raise ConfigurationError(f"max_message_size must be a positive integer, not {max_message_size!r}")
+    if max_message_rate is not None and not 0 < max_message_rate < math.inf:
+        raise ConfigurationError(f"max_message_rate must be a positive number, not {max_message_rate!r}")
