@@ -3,9 +3,12 @@
 The client is coredis because it is built on anyio, so this one implementation
 runs on asyncio and trio alike (redis-py's asyncio client runs on asyncio only).
 
-One task, started with the app, owns the connection: it subscribes to the
-channels this process has members in, reads what arrives and hands it to the
-hub. Publishing uses separate pooled connections.
+One task, started with the app's lifespan, owns the subscriber connection: it
+subscribes to the channels this process has members in, reads what arrives and
+hands it to the hub. Publishing uses separate pooled connections. Unlike
+``memory://``, this backend needs the lifespan: before it starts, a publish or
+a join raises `BroadcastError` (rather than a member that never receives), and
+if Redis cannot be reached then, the startup fails.
 
 When Redis goes away:
 
@@ -34,6 +37,7 @@ from urllib.parse import urlsplit
 import anyio
 import coredis
 from anyio.abc import TaskGroup, TaskStatus
+from coredis.exceptions import ConnectionError as RedisConnectionError
 from coredis.patterns.pubsub import PubSub
 
 from ..exceptions import BroadcastError, ConfigurationError
@@ -45,6 +49,7 @@ logger = logging.getLogger("wsendpoints")
 
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
+NOT_RUNNING = "the Redis backend is not running (it starts and stops with the app's lifespan)"
 
 
 class RedisBackend(BroadcastBackend):
@@ -68,34 +73,38 @@ class RedisBackend(BroadcastBackend):
         self._client: coredis.Redis[bytes] | None = None
         self._channels: set[str] = set()
         self._pubsub: PubSub[bytes] | None = None
-        self._stopping = False
-        self._stopped = anyio.Event()
+        self._stopping = anyio.Event()
+        self._stopped: anyio.Event | None = None
         self._waiting: anyio.CancelScope | None = None
 
     def attach(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
     async def start(self, task_group: TaskGroup) -> None:
-        self._stopping = False
-        self._stopped = anyio.Event()
+        self._stopping = anyio.Event()
+        self._stopped = stopped = anyio.Event()
         client = coredis.Redis.from_url(self.url, connect_timeout=self.timeout, stream_timeout=self.timeout)
         try:
             with anyio.fail_after(self.timeout):
-                await task_group.start(self._run, client)
-        except TimeoutError:
-            raise BroadcastError(f"Redis at {self.where} did not answer within {self.timeout} s") from None
+                await task_group.start(self._run, client, stopped)
+        except Exception as exc:
+            why = f"no answer within {self.timeout} s" if isinstance(exc, TimeoutError) else _why(exc)
+            raise BroadcastError(f"cannot connect to Redis at {self.where}: {why}") from exc
         self._client = client
 
     async def stop(self) -> None:
         self._client = None
-        self._stopping = True
+        self._stopping.set()
         if self._waiting is not None:
             self._waiting.cancel()
         # The reader unsubscribes and disconnects; past the timeout the hub cancels it.
-        with anyio.move_on_after(self.timeout):
-            await self._stopped.wait()
+        if self._stopped is not None:
+            with anyio.move_on_after(self.timeout):
+                await self._stopped.wait()
 
     async def subscribe(self, channel: str) -> None:
+        if self._client is None:
+            raise BroadcastError(f"cannot subscribe to {channel!r}: {NOT_RUNNING}")
         self._channels.add(channel)
         pubsub = self._pubsub
         if pubsub is None:
@@ -122,10 +131,7 @@ class RedisBackend(BroadcastBackend):
     async def publish(self, channel: str, payload: bytes) -> None:
         client = self._client
         if client is None:
-            raise BroadcastError(
-                f"cannot publish to {channel!r}: the Redis backend is not running "
-                "(it starts and stops with the app's lifespan)"
-            )
+            raise BroadcastError(f"cannot publish to {channel!r}: {NOT_RUNNING}")
         try:
             with anyio.fail_after(self.timeout):
                 await client.publish(channel, payload)
@@ -134,20 +140,23 @@ class RedisBackend(BroadcastBackend):
                 f"cannot publish to {channel!r}: Redis at {self.where} did not answer within {self.timeout} s"
             ) from None
         except Exception as exc:
+            problem = "is unreachable" if isinstance(exc, (RedisConnectionError, OSError)) else "failed"
             raise BroadcastError(
-                f"cannot publish to {channel!r}: Redis at {self.where} is unreachable ({_why(exc)})"
+                f"cannot publish to {channel!r}: Redis at {self.where} {problem} ({_why(exc)})"
             ) from exc
 
     # -- the reader -----------------------------------------------------------------
 
-    async def _run(self, client: coredis.Redis[bytes], *, task_status: TaskStatus[None]) -> None:
+    async def _run(
+        self, client: coredis.Redis[bytes], stopped: anyio.Event, *, task_status: TaskStatus[None]
+    ) -> None:
         """Read until `stop`, reconnecting whenever the connection breaks."""
         started = False
         lost_at: tuple[float, float] | None = None  # (wall clock, monotonic) when delivery stopped
         delay = BACKOFF_FIRST
         try:
             async with client:
-                while not self._stopping:
+                while not self._stopping.is_set():
                     try:
                         async with client.pubsub(ignore_subscribe_messages=True, retry_policy=None) as pubsub:
                             await self._subscribe_all(pubsub)
@@ -163,16 +172,19 @@ class RedisBackend(BroadcastBackend):
                     except Exception as exc:
                         self._pubsub = None
                         if not started:
-                            raise BroadcastError(
-                                f"cannot connect to Redis at {self.where}: {_why(exc)}"
-                            ) from exc
-                        lost_at = lost_at or self._log_lost(exc)
+                            raise  # `start` says why
+                        if self._stopping.is_set():
+                            break
+                        if lost_at is None:
+                            lost_at = self._log_lost(exc)
+                        else:
+                            logger.debug("Redis at %s is still unreachable (%s)", self.where, _why(exc))
                         with self._interruptible():
                             await anyio.sleep(delay)
                         delay = min(delay * 2, BACKOFF_MAX)
         finally:
             self._pubsub = None
-            self._stopped.set()
+            stopped.set()
 
     async def _subscribe_all(self, pubsub: PubSub[bytes]) -> None:
         # Published first, so that a join from now on subscribes by itself.
@@ -223,7 +235,7 @@ class RedisBackend(BroadcastBackend):
         """A wait that `stop` ends early, leaving the reader to close the connection cleanly."""
         with anyio.CancelScope() as scope:
             self._waiting = scope
-            if self._stopping:
+            if self._stopping.is_set():
                 scope.cancel()
             try:
                 yield
