@@ -10,8 +10,12 @@ broker is small:
   subscribed channel (from any process, this one included).
 - ``async start(task_group)`` / ``async stop()``: connect and disconnect. Run
   long-lived readers in ``task_group``, which ends with the application.
+  ``stop`` is given 10 seconds.
 - ``async subscribe(channel)`` / ``async unsubscribe(channel)``: the hub calls
   them when the first local member joins a channel and the last one leaves.
+  A broker outage is not the caller's problem: remember the channel and
+  subscribe when the broker is back, rather than raise into a connection
+  handler. Raise `BroadcastError` only for misuse (not started, say).
 - ``async publish(channel, payload)``: send to every process subscribed to
   ``channel``; raise `BroadcastError` if the broker cannot take it.
 

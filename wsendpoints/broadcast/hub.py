@@ -37,6 +37,8 @@ OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "close"
 
 # Tells this process's members apart from other processes' in `exclude`.
 _PROCESS = os.urandom(6).hex()
+# A backend that cannot disconnect in this time is left behind at shutdown.
+_STOP_TIMEOUT = 10.0
 
 
 def check_queue_options(size: int, overflow: str) -> None:
@@ -216,6 +218,8 @@ class Broadcast:
         self.backend = backend_from_url(backend) if isinstance(backend, str) else backend
         self.backend.attach(self._deliver)
         self._members: dict[str, set[_Member]] = {}
+        # Set when the backend has confirmed the subscription a first joiner asked for.
+        self._subscribing: dict[str, anyio.Event] = {}
         self._task_group: TaskGroup | None = None
 
     async def __aenter__(self) -> Broadcast:
@@ -236,7 +240,7 @@ class Broadcast:
         task_group, self._task_group = self._task_group, None
         assert task_group is not None
         try:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_STOP_TIMEOUT):
                 await self.backend.stop()
         finally:
             task_group.cancel_scope.cancel()
@@ -268,13 +272,23 @@ class Broadcast:
         members = self._members.get(channel)
         if members is not None:
             members.add(member)
+            subscribing = self._subscribing.get(channel)
+            if subscribing is not None:
+                # Not a member until the first joiner's subscription holds.
+                await subscribing.wait()
+                if member not in self._members.get(channel, ()):
+                    raise BroadcastError(f"could not subscribe to {channel!r}")
             return
         self._members[channel] = {member}
+        subscribing = self._subscribing[channel] = anyio.Event()
         try:
             await self.backend.subscribe(channel)
         except BaseException:
-            self._drop(channel, member)
+            del self._members[channel]  # everyone who joined meanwhile goes too
             raise
+        finally:
+            del self._subscribing[channel]
+            subscribing.set()
 
     async def leave(self, channel: str, member: _Member) -> None:
         if self._drop(channel, member):
