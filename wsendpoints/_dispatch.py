@@ -70,7 +70,10 @@ async def _end(
         code, reason = error.code, error.reason
     elif error is not None:
         code = CloseCode.INTERNAL_ERROR
-        outcome = "closing with 1011" if ws.connection_state is ConnectionState.CONNECTED else "refusing"
+        outcome = {
+            ConnectionState.CONNECTING: "refusing the handshake",
+            ConnectionState.CONNECTED: "closing with 1011",
+        }.get(ws.connection_state, "the connection had already ended")
         logger.error("error in %s on %s; %s", name, ws.path, outcome, exc_info=error)
     state = ws.connection_state
     if state is ConnectionState.CONNECTING:

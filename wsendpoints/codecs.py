@@ -131,7 +131,8 @@ class MsgPackCodec:
 
     def decode(self, data: bytes) -> Any:
         try:
-            return msgpack.unpackb(data)
+            # Integer map keys are ordinary msgpack; unhashable ones still fail.
+            return msgpack.unpackb(data, strict_map_key=False)
         except Exception as exc:
             # msgpack reports malformed input with several unrelated exception
             # types (ValueError, UnpackException, TypeError for unhashable keys);

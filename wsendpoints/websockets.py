@@ -493,6 +493,9 @@ class WebSocket:
             raise
         except Exception as exc:
             raise self._gone() from exc
+        if kind == "websocket.accept" and self._outbox is not None:
+            # Group messages that arrived before accept() waited; now they can go.
+            self._outbox.start()
 
     def _send_error(self) -> Exception:
         if self._state is _CONNECTING:

@@ -22,7 +22,14 @@ import msgpack
 from anyio.abc import TaskGroup
 
 from ..codecs import Codec
-from ..exceptions import BroadcastError, CloseCode, ConfigurationError
+from ..exceptions import (
+    BroadcastError,
+    CloseCode,
+    ConfigurationError,
+    WebSocketDisconnect,
+    WebSocketStateError,
+)
+from ..websockets import ConnectionState
 from .base import BroadcastBackend, backend_from_url
 
 if TYPE_CHECKING:
@@ -53,7 +60,7 @@ def check_queue_options(size: int, overflow: str) -> None:
 class _Member(Protocol):
     token: str
 
-    def offer(self, message: Any, events: dict[Codec, Message | None]) -> None: ...
+    def offer(self, message: Any, events: dict[int, Message | None]) -> None: ...
 
 
 class _Queue:
@@ -103,15 +110,22 @@ class ConnectionOutbox:
         self._queue = _Queue(maxsize, overflow)
         self._draining = False
         self._closing = False
+        self._ended = False
 
     @property
     def dropped(self) -> int:
         return self._queue.dropped
 
-    async def join(self, group: str) -> None:
-        if not self._draining:
+    def start(self) -> None:
+        """Start sending group messages: at the first join after accept(), or at accept()."""
+        if not self._draining and self._ws.connection_state is ConnectionState.CONNECTED:
             self._ws.task_group.start_soon(self._drain)
             self._draining = True
+
+    async def join(self, group: str) -> None:
+        if self._ended:
+            raise WebSocketStateError("cannot join a group: the connection has ended")
+        self.start()
         if group not in self.groups:
             self.groups.add(group)
             await self._hub.join(group, self)
@@ -122,19 +136,21 @@ class ConnectionOutbox:
             await self._hub.leave(group, self)
 
     async def leave_all(self) -> None:
+        self._ended = True
         for group in list(self.groups):
             await self.leave(group)
         if self.dropped:
             logger.info("%s missed %d group message(s): it read too slowly", self._ws.path, self.dropped)
 
-    def offer(self, message: Any, events: dict[Codec, Message | None]) -> None:
-        if self._closing:
+    def offer(self, message: Any, events: dict[int, Message | None]) -> None:
+        if self._closing or self._ended:
             return
         codec = self._codec
-        if codec in events:
-            event = events[codec]
+        key = id(codec)  # codecs need not be hashable
+        if key in events:
+            event = events[key]
         else:
-            event = events[codec] = _send_event(codec, message)
+            event = events[key] = _send_event(codec, message)
         if event is None:
             return
         dropped = self._queue.dropped
@@ -153,10 +169,17 @@ class ConnectionOutbox:
             )
 
     async def _drain(self) -> None:
-        send_event = self._ws.send_event
+        ws = self._ws
+        send_event = ws.send_event
         get = self._queue.get
         while True:
-            await send_event(await get())
+            event = await get()
+            if ws.connection_state is not ConnectionState.CONNECTED:
+                return  # closed or gone: what is left in the queue cannot be sent
+            try:
+                await send_event(event)
+            except (WebSocketDisconnect, WebSocketStateError):
+                return
 
 
 def _send_event(codec: Codec, message: Any) -> Message | None:
@@ -164,6 +187,9 @@ def _send_event(codec: Codec, message: Any) -> Message | None:
         data = codec.encode(message)
     except TypeError as exc:
         logger.error("a group message cannot be sent with the %s codec: %s", type(codec).__name__, exc)
+        return None
+    except Exception:
+        logger.exception("the %s codec failed to encode a group message", type(codec).__name__)
         return None
     if type(data) is str:
         return {"type": "websocket.send", "text": data}
@@ -197,7 +223,7 @@ class Subscription:
         with anyio.CancelScope(shield=True):
             await self._hub.leave(self.channel, self)
 
-    def offer(self, message: Any, events: dict[Codec, Message | None]) -> None:
+    def offer(self, message: Any, events: dict[int, Message | None]) -> None:
         self._queue.put(message)
 
     def __aiter__(self) -> Subscription:
@@ -310,11 +336,11 @@ class Broadcast:
         if not members:
             return
         try:
-            message, exclude = msgpack.unpackb(payload)
+            message, exclude = msgpack.unpackb(payload, strict_map_key=False)
         except Exception:
             logger.warning("ignored an undecodable broadcast payload on %r", channel)
             return
-        events: dict[Codec, Message | None] = {}
+        events: dict[int, Message | None] = {}
         for member in tuple(members):
             if member.token != exclude:
                 member.offer(message, events)

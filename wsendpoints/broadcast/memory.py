@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio.lowlevel
+
 from .base import BroadcastBackend, Deliver, register_backend
 
 __all__ = ["MemoryBackend"]
@@ -30,6 +32,9 @@ class MemoryBackend(BroadcastBackend):
     async def publish(self, channel: str, payload: bytes) -> None:
         if self._deliver is not None:
             self._deliver(channel, payload)
+        # Yield as a broker round trip would, so that a publishing loop lets the
+        # members' send tasks run rather than overflowing every queue.
+        await anyio.lowlevel.checkpoint()
 
 
 register_backend("memory", MemoryBackend)
