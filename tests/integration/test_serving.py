@@ -5,6 +5,7 @@ The client (`websockets`) is asyncio-only; the servers cover both event loops.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
@@ -159,3 +160,13 @@ async def test_pings_are_sent_and_a_silent_client_is_dropped(server: str) -> Non
     assert any(frame.opcode is Opcode.PING for frame in frames)
     if server == "wsendpoints-asyncio":
         assert closed, "uvicorn drops a client that leaves its pings unanswered"
+
+
+async def test_the_cli_serves_the_chat_example(server: str) -> None:
+    with serve(server, "examples.chat:api") as running:
+        url = f"{running.url}/rooms/lobby?nick=ada"
+        async with connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+            with anyio.fail_after(TIMEOUT):
+                assert json.loads(await ws.recv()) == {"type": "join", "nick": "ada"}
+                await ws.send(json.dumps({"text": "hello"}))
+                assert json.loads(await ws.recv()) == {"type": "message", "nick": "ada", "text": "hello"}
