@@ -64,9 +64,11 @@ class TextCodec:
     frame: Frame = "text"
 
     def decode(self, data: str) -> str:
+        """Turn a received payload into a value; ``ValueError`` if it cannot."""
         return data
 
     def encode(self, value: Any) -> str:
+        """Turn a value into a payload; ``TypeError`` if it cannot."""
         if type(value) is str or isinstance(value, str):
             return value
         raise TypeError(f"the text codec sends str, not {type(value).__name__}")
@@ -78,9 +80,11 @@ class BytesCodec:
     frame: Frame = "bytes"
 
     def decode(self, data: bytes) -> bytes:
+        """Turn a received payload into a value; ``ValueError`` if it cannot."""
         return data
 
     def encode(self, value: Any) -> bytes:
+        """Turn a value into a payload; ``TypeError`` if it cannot."""
         if type(value) is bytes or isinstance(value, bytes):
             return value
         if isinstance(value, (bytearray, memoryview)):
@@ -97,9 +101,11 @@ class AutoCodec:
     frame: Frame = "any"
 
     def decode(self, data: str | bytes) -> str | bytes:
+        """Turn a received payload into a value; ``ValueError`` if it cannot."""
         return data
 
     def encode(self, value: Any) -> str | bytes:
+        """Turn a value into a payload; ``TypeError`` if it cannot."""
         if isinstance(value, (str, bytes)):
             return value
         if isinstance(value, (bytearray, memoryview)):
@@ -113,10 +119,12 @@ class JSONCodec:
     frame: Frame = "text"
 
     def decode(self, data: str) -> Any:
+        """Turn a received payload into a value; ``ValueError`` if it cannot."""
         # ujson.JSONDecodeError is a ValueError: exactly the "cannot decode" signal.
         return ujson.loads(data)
 
     def encode(self, value: Any) -> str:
+        """Turn a value into a payload; ``TypeError`` if it cannot."""
         # Text frames are UTF-8 already, so escaping non-ASCII or "/" only inflates them.
         try:
             return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
@@ -130,6 +138,7 @@ class MsgPackCodec:
     frame: Frame = "bytes"
 
     def decode(self, data: bytes) -> Any:
+        """Turn a received payload into a value; ``ValueError`` if it cannot."""
         try:
             # Integer map keys are ordinary msgpack; unhashable ones still fail.
             return msgpack.unpackb(data, strict_map_key=False)
@@ -140,6 +149,7 @@ class MsgPackCodec:
             raise ValueError(f"invalid msgpack payload: {str(exc) or type(exc).__name__}") from exc
 
     def encode(self, value: Any) -> bytes:
+        """Turn a value into a payload; ``TypeError`` if it cannot."""
         try:
             packed: bytes = msgpack.packb(value)
         except (OverflowError, ValueError) as exc:

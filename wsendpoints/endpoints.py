@@ -103,6 +103,7 @@ class WebSocketEndpoint:
         return None
 
     async def on_connect(self, ws: WebSocket) -> None:
+        """Decide on the handshake. The default accepts; closing here refuses it."""
         await ws.accept()
 
     async def on_receive(self, ws: WebSocket, message: Any) -> None:

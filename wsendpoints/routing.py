@@ -35,7 +35,9 @@ ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 class Converter(Protocol):
     regex: str
 
-    def convert(self, value: str) -> Any: ...
+    def convert(self, value: str) -> Any:
+        """The value for ``value``; ``ValueError`` if it is not one."""
+        ...
 
 
 class _Converter:
@@ -90,6 +92,7 @@ class Route:
 
     @property
     def param_names(self) -> list[str]:
+        """The names of the pattern's parameters, in order."""
         return list(self._converters)
 
     def match(self, path: str) -> dict[str, Any] | None:
@@ -121,6 +124,7 @@ class Mount:
         self.websocket = websocket
 
     def match(self, path: str) -> bool:
+        """Whether ``path`` is under this mount's prefix."""
         prefix = self.prefix
         return not prefix or path == prefix or path.startswith(prefix + "/")
 

@@ -36,6 +36,7 @@ class OriginPolicy:
         self._allowed = frozenset(allowed)
 
     def allows(self, scope: Mapping[str, Any]) -> bool:
+        """Whether the handshake in ``scope`` may connect."""
         if self._anyone:
             return True
         origin = host = None

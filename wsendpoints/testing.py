@@ -221,15 +221,19 @@ class ClientWebSocket(_AppRunner):
         self._to_app.send_nowait(event)
 
     async def send_text(self, data: str) -> None:
+        """Send a text frame to the app."""
         await self.send_event({"type": "websocket.receive", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
+        """Send a binary frame to the app."""
         await self.send_event({"type": "websocket.receive", "bytes": data})
 
     async def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text frame."""
         await self.send_text(_JSON.encode(value))  # type: ignore[arg-type]
 
     async def send_msgpack(self, value: Any) -> None:
+        """Send ``value`` as msgpack in a binary frame."""
         await self.send_bytes(_MSGPACK.encode(value))  # type: ignore[arg-type]
 
     # -- receiving -----------------------------------------------------------------
@@ -244,19 +248,23 @@ class ClientWebSocket(_AppRunner):
         return message
 
     async def receive_text(self, timeout: float | None = None) -> str:
+        """The app's next message, which must be text; `WebSocketDisconnect` if it closed."""
         data = await self._receive_data("text", timeout)
         assert isinstance(data, str)
         return data
 
     async def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The app's next message, which must be binary; `WebSocketDisconnect` if it closed."""
         data = await self._receive_data("bytes", timeout)
         assert isinstance(data, bytes)
         return data
 
     async def receive_json(self, timeout: float | None = None) -> Any:
+        """The app's next message, a text frame decoded as JSON."""
         return _JSON.decode(await self.receive_text(timeout))
 
     async def receive_msgpack(self, timeout: float | None = None) -> Any:
+        """The app's next message, a binary frame decoded as msgpack."""
         return _MSGPACK.decode(await self.receive_bytes(timeout))
 
     async def _receive_data(self, key: str, timeout: float | None) -> str | bytes:
@@ -338,51 +346,66 @@ class SyncClientWebSocket:
 
     @property
     def accepted_subprotocol(self) -> str | None:
+        """The subprotocol the app chose in ``accept()``, if any."""
         return self._session.accepted_subprotocol
 
     @property
     def response_headers(self) -> Headers:
+        """The headers the app added in ``accept()``."""
         return self._session.response_headers
 
     @property
     def close_code(self) -> int | None:
+        """The code the app closed with, once it has."""
         return self._session.close_code
 
     @property
     def close_reason(self) -> str:
+        """The reason the app closed with, once it has."""
         return self._session.close_reason
 
     def send_text(self, data: str) -> None:
+        """Send a text frame to the app."""
         self._portal.call(self._session.send_text, data)
 
     def send_bytes(self, data: bytes) -> None:
+        """Send a binary frame to the app."""
         self._portal.call(self._session.send_bytes, data)
 
     def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text frame."""
         self._portal.call(self._session.send_json, value)
 
     def send_msgpack(self, value: Any) -> None:
+        """Send ``value`` as msgpack in a binary frame."""
         self._portal.call(self._session.send_msgpack, value)
 
     def send_event(self, event: Message) -> None:
+        """Deliver a raw ASGI event to the app's ``receive()``."""
         self._portal.call(self._session.send_event, event)
 
     def receive_text(self, timeout: float | None = None) -> str:
+        """The app's next message, which must be text; `WebSocketDisconnect` if it closed."""
         return self._portal.call(self._session.receive_text, timeout)
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
+        """The app's next message, which must be binary; `WebSocketDisconnect` if it closed."""
         return self._portal.call(self._session.receive_bytes, timeout)
 
     def receive_json(self, timeout: float | None = None) -> Any:
+        """The app's next message, a text frame decoded as JSON."""
         return self._portal.call(self._session.receive_json, timeout)
 
     def receive_msgpack(self, timeout: float | None = None) -> Any:
+        """The app's next message, a binary frame decoded as msgpack."""
         return self._portal.call(self._session.receive_msgpack, timeout)
 
     def receive_event(self, timeout: float | None = None) -> Message:
+        """The app's next raw ASGI event."""
         return self._portal.call(self._session.receive_event, timeout)
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close from the client's side and wait until the app has returned."""
         self._portal.call(self._session.close, code, reason)
 
 

@@ -173,10 +173,12 @@ class WebSocket:
 
     @property
     def connection_state(self) -> ConnectionState:
+        """Where the connection is: connecting, connected, closed (by the app) or disconnected."""
         return self._state
 
     @property
     def path(self) -> str:
+        """The request path (the full path, including any mount prefix)."""
         return self.scope["path"]  # type: ignore[no-any-return]
 
     @property
@@ -186,16 +188,19 @@ class WebSocket:
 
     @property
     def query_params(self) -> QueryParams:
+        """The query string's parameters."""
         return QueryParams.from_query_string(self.scope.get("query_string", b""))
 
     @property
     def headers(self) -> Headers:
+        """The handshake's HTTP headers (case-insensitive)."""
         if self._headers is None:
             self._headers = Headers.from_raw(self.scope.get("headers"))
         return self._headers
 
     @property
     def client(self) -> Address | None:
+        """The client's address, if the server gives it."""
         client = self.scope.get("client")
         return Address(*client) if client else None
 
@@ -206,6 +211,7 @@ class WebSocket:
 
     @property
     def url(self) -> str:
+        """The URL the client connected to, rebuilt from the scope."""
         scope = self.scope
         host = self.headers.get("host")
         if host is None:
@@ -339,15 +345,19 @@ class WebSocket:
         return self
 
     async def receive_text(self) -> str:
+        """The next message, which must be a text frame."""
         return await self._receive_as(_TEXT)  # type: ignore[no-any-return]
 
     async def receive_bytes(self) -> bytes:
+        """The next message, which must be a binary frame."""
         return await self._receive_as(_BYTES)  # type: ignore[no-any-return]
 
     async def receive_json(self) -> Any:
+        """The next message, a text frame decoded as JSON."""
         return await self._receive_as(_JSON)
 
     async def receive_msgpack(self) -> Any:
+        """The next message, a binary frame decoded as msgpack."""
         return await self._receive_as(_MSGPACK)
 
     async def _receive_as(self, codec: Codec) -> Any:
@@ -442,15 +452,19 @@ class WebSocket:
             raise self._gone() from exc
 
     async def send_text(self, value: str) -> None:
+        """Send ``value`` as a text frame."""
         await self.send_event({"type": "websocket.send", "text": _TEXT.encode(value)})
 
     async def send_bytes(self, value: bytes) -> None:
+        """Send ``value`` as a binary frame."""
         await self.send_event({"type": "websocket.send", "bytes": _BYTES.encode(value)})
 
     async def send_json(self, value: Any) -> None:
+        """Send ``value`` as JSON in a text frame."""
         await self.send_event({"type": "websocket.send", "text": _JSON.encode(value)})
 
     async def send_msgpack(self, value: Any) -> None:
+        """Send ``value`` as msgpack in a binary frame."""
         await self.send_event({"type": "websocket.send", "bytes": _MSGPACK.encode(value)})
 
     async def send_event(self, event: Message) -> None:

@@ -44,7 +44,8 @@ class BroadcastBackend(ABC):
     url: str = ""
 
     @abstractmethod
-    def attach(self, deliver: Deliver) -> None: ...
+    def attach(self, deliver: Deliver) -> None:
+        """Take the hub's ``deliver(channel, payload)`` callback (called once, before start)."""
 
     async def start(self, task_group: TaskGroup) -> None:  # noqa: B027 (an optional hook)
         """Connect; the default has nothing to connect to."""
@@ -53,13 +54,16 @@ class BroadcastBackend(ABC):
         """Disconnect; the default has nothing to disconnect."""
 
     @abstractmethod
-    async def subscribe(self, channel: str) -> None: ...
+    async def subscribe(self, channel: str) -> None:
+        """Start receiving ``channel`` in this process."""
 
     @abstractmethod
-    async def unsubscribe(self, channel: str) -> None: ...
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop receiving ``channel`` in this process."""
 
     @abstractmethod
-    async def publish(self, channel: str, payload: bytes) -> None: ...
+    async def publish(self, channel: str, payload: bytes) -> None:
+        """Send ``payload`` to every process subscribed to ``channel``."""
 
 
 _schemes: dict[str, Callable[[str], BroadcastBackend]] = {}

@@ -114,6 +114,7 @@ class ConnectionOutbox:
 
     @property
     def dropped(self) -> int:
+        """How many group messages were dropped because the queue was full."""
         return self._queue.dropped
 
     def start(self) -> None:
@@ -213,6 +214,7 @@ class Subscription:
 
     @property
     def dropped(self) -> int:
+        """How many messages were dropped because the queue was full."""
         return self._queue.dropped
 
     async def __aenter__(self) -> Subscription:
@@ -224,6 +226,7 @@ class Subscription:
             await self._hub.leave(self.channel, self)
 
     def offer(self, message: Any, events: dict[int, Message | None]) -> None:
+        """Queue a delivered message (called by the hub)."""
         self._queue.put(message)
 
     def __aiter__(self) -> Subscription:
@@ -295,6 +298,7 @@ class Broadcast:
         return len(self._members.get(channel, ()))
 
     async def join(self, channel: str, member: _Member) -> None:
+        """Add ``member`` to ``channel``, subscribing the backend for its first member."""
         members = self._members.get(channel)
         if members is not None:
             members.add(member)
@@ -317,6 +321,7 @@ class Broadcast:
             subscribing.set()
 
     async def leave(self, channel: str, member: _Member) -> None:
+        """Remove ``member`` from ``channel``, unsubscribing the backend after its last."""
         if self._drop(channel, member):
             await self.backend.unsubscribe(channel)
 
