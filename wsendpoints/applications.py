@@ -111,7 +111,9 @@ class API:
             raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
         self.max_connections = max_connections
         self.broadcast = Broadcast(broadcast)
-        self.origins = OriginPolicy(allowed_origins)
+        self.origins = OriginPolicy(
+            [allowed_origins] if isinstance(allowed_origins, str) else allowed_origins
+        )
         self.routes: list[Route] = []
         self.mounts: list[Mount] = []
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}

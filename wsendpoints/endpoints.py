@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ import anyio
 from ._dispatch import authenticate, serve
 from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
-from .exceptions import CloseCode
+from .exceptions import CloseCode, ConfigurationError
 from .websockets import (
     DEFAULT_MAX_MESSAGE_SIZE,
     ConnectionState,
@@ -75,6 +76,8 @@ class WebSocketEndpoint:
         check_idle_timeout(cls.idle_timeout)
         check_queue_options(cls.group_queue_size, cls.group_overflow)
         check_limits(cls.max_message_size, cls.max_message_rate)
+        if not inspect.iscoroutinefunction(cls.authenticate):
+            raise ConfigurationError(f"{cls.__qualname__}.authenticate must be an 'async def' method")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         receive_codec, send_codec = self._codecs

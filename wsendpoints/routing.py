@@ -53,7 +53,7 @@ _converters: dict[str, Converter] = {
     "uuid": _Converter(
         r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", uuid.UUID
     ),
-    "path": _Converter(r".*", str),
+    "path": _Converter(r"(?s:.*)", str),
 }
 
 _PARAM = re.compile(r"{([^{}:]*)(?::([^{}]*))?}")
@@ -151,7 +151,7 @@ def _compile(path: str) -> tuple[re.Pattern[str], dict[str, Converter]]:
         converters[name] = _converters[kind]
         pattern += _literal(path, path[end : param.start()]) + f"(?P<{name}>{converters[name].regex})"
         end = param.end()
-    return re.compile(pattern + _literal(path, path[end:]) + "$"), converters
+    return re.compile(pattern + _literal(path, path[end:]) + r"\Z"), converters
 
 
 def _literal(path: str, text: str) -> str:

@@ -54,6 +54,8 @@ _APP_ERRORS = (UnicodeError, TypeError)
 _IDLE = "wsendpoints.idle"
 _TOO_FAST = "wsendpoints.too_fast"
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+# A close frame that a stuck client does not take within this is given up on.
+_CLOSE_TIMEOUT = 5.0
 
 
 class ConnectionState(Enum):
@@ -101,6 +103,7 @@ class WebSocket:
         "_connect_received",
         "_decode",
         "_encode",
+        "_framework_closed",
         "_group_queue",
         "_headers",
         "_idle_timeout",
@@ -149,6 +152,7 @@ class WebSocket:
         self._send = send
         self._state = _CONNECTING
         self._connect_received = False
+        self._framework_closed = False
         # Routes hand over codecs they resolved and checked at registration.
         receive_codec = resolve_codec(receive_type) if isinstance(receive_type, str) else receive_type
         self._receive_codec = receive_codec
@@ -313,7 +317,11 @@ class WebSocket:
             await self.close(close_code)
             return
         if not body:
-            body = f"{status_code} {HTTPStatus(status_code).phrase}".encode()
+            try:
+                phrase = HTTPStatus(status_code).phrase
+            except ValueError:
+                phrase = ""
+            body = f"{status_code} {phrase}".strip().encode()
         raw = [(b"content-type", b"text/plain; charset=utf-8")]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
         await self.send_event(
@@ -414,8 +422,14 @@ class WebSocket:
         """Close because of a bad message; return the exception the receiver raises."""
         logger.warning("closing %s with %d: %s", self.path, code, reason)
         # Close frames carry at most 123 bytes of reason.
-        await self.close(code, reason.encode()[:123].decode(errors="ignore"))
+        await self._close_by_framework(code, reason.encode()[:123].decode(errors="ignore"))
         return WebSocketDisconnect(code, self.close_reason)
+
+    async def _close_by_framework(self, code: int, reason: str) -> None:
+        """Close for the client's fault: later sends end quietly with WebSocketDisconnect."""
+        if self._state is _CONNECTED:
+            self._framework_closed = True
+        await self.close(code, reason)
 
     async def _too_big(self, data: str | bytes) -> WebSocketDisconnect:
         unit = "characters" if isinstance(data, str) else "bytes"
@@ -425,7 +439,7 @@ class WebSocket:
 
     async def _idle(self) -> None:
         logger.info("closing %s with 1001: idle for %s s", self.path, self._idle_timeout)
-        await self.close(CloseCode.GOING_AWAY, f"idle for {self._idle_timeout} s")
+        await self._close_by_framework(CloseCode.GOING_AWAY, f"idle for {self._idle_timeout} s")
         raise WebSocketDisconnect(CloseCode.GOING_AWAY, self.close_reason)
 
     def _disconnected(self, code: int, reason: str | None) -> None:
@@ -483,7 +497,9 @@ class WebSocket:
             self.close_code = int(event.get("code", CloseCode.NORMAL_CLOSURE))
             self.close_reason = event.get("reason") or ""
             try:
-                await self._send(event)
+                # Shielded: a close cancelled half-way would leave the connection open for good.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                    await self._send(event)
             except Exception:
                 # The client left first: there is nothing left to close. The
                 # code stays the app's: it says why the app was closing.
@@ -514,6 +530,8 @@ class WebSocket:
     def _send_error(self) -> Exception:
         if self._state is _CONNECTING:
             return WebSocketStateError("accept() the connection before sending to it")
+        if self._state is _CLOSED and self._framework_closed:
+            return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
         if self._state is _CLOSED:
             return WebSocketStateError(
                 f"cannot send: the application closed the connection (code {self.close_code})"
@@ -605,7 +623,13 @@ def _rate_limited_receiver(receive: Receive, rate: float) -> Receive:
 
 def check_limits(max_message_size: int | None, max_message_rate: float | None) -> None:
     """Refuse limits that are not positive."""
-    if max_message_size is not None and (not isinstance(max_message_size, int) or max_message_size < 1):
+    if max_message_size is not None and (
+        type(max_message_size) is not int or max_message_size < 1  # bool is an int, not a size
+    ):
         raise ConfigurationError(f"max_message_size must be a positive integer, not {max_message_size!r}")
-    if max_message_rate is not None and not 0 < max_message_rate < math.inf:
+    if max_message_rate is not None and (
+        not isinstance(max_message_rate, (int, float))
+        or isinstance(max_message_rate, bool)
+        or not 0 < max_message_rate < math.inf
+    ):
         raise ConfigurationError(f"max_message_rate must be a positive number, not {max_message_rate!r}")

@@ -1,0 +1,97 @@
+"""The origin check and the authentication example through real servers: the HTTP statuses and headers
+a refused handshake gets are the ones the in-process tests see (uvicorn and hypercorn both offer the
+``websocket.http.response`` extension).
+
+Client side asyncio only; the servers cover both event loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+from websockets.typing import Origin
+
+from .servers import Running, serve
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture(scope="module", params=["uvicorn-sansio", "hypercorn-trio"])
+def server(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def echo(server: str) -> Iterator[Running]:
+    with serve(server, "tests.integration.hardening_app:api") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def authenticated(server: str) -> Iterator[Running]:
+    with serve(server, "examples.auth_middleware:api") as running:
+        yield running
+
+
+async def refusal(url: str, **options: Any) -> Response | None:
+    """The HTTP response refusing the handshake, or None if the connection opened."""
+    try:
+        async with connect(url, open_timeout=TIMEOUT, **options):
+            return None
+    except InvalidStatus as refused:
+        return refused.response
+
+
+async def test_a_foreign_origin_is_refused_with_403(echo: Running) -> None:
+    response = await refusal(f"{echo.url}/echo", origin="https://evil.example")
+    assert response is not None
+    assert response.status_code == 403
+
+
+async def test_the_server_own_origin_and_no_origin_pass(echo: Running) -> None:
+    host = echo.url.removeprefix("ws://")
+    for origin in [f"http://{host}", f"https://{host}"]:
+        async with connect(f"{echo.url}/echo", open_timeout=TIMEOUT, origin=Origin(origin)) as ws:
+            await ws.send("same host")
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == "same host"
+    assert await refusal(f"{echo.url}/echo") is None
+
+
+async def test_the_auth_middleware_refuses_a_handshake_with_401_and_its_challenge(
+    authenticated: Running,
+) -> None:
+    for headers in [{}, {"Authorization": "Bearer nobody"}]:
+        response = await refusal(f"{authenticated.url}/whoami", additional_headers=headers)
+        assert response is not None
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="wsendpoints"'
+        assert b"Authorization: Bearer" in response.body
+
+
+async def test_the_auth_middleware_lets_a_known_token_in(authenticated: Running) -> None:
+    headers = {"Authorization": "Bearer alice-token"}
+    async with connect(f"{authenticated.url}/whoami", open_timeout=TIMEOUT, additional_headers=headers) as ws:
+        with anyio.fail_after(TIMEOUT):
+            assert await ws.recv() == "Hello, alice"
+            await ws.send("hi")
+            assert await ws.recv() == "alice said: hi"
+
+
+async def test_the_auth_middleware_guards_the_mounted_http_app(authenticated: Running) -> None:
+    url = authenticated.url.replace("ws://", "http://") + "/api/me"
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        refused = await client.get(url)
+        allowed = await client.get(url, headers={"Authorization": "Bearer bob-token"})
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer realm="wsendpoints"'
+    assert allowed.json() == {"user": "bob", "path": "/api/me"}
