@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every check CI runs, in order, stopping at the first failure: lint, format, types, tests.
+# Every check CI runs, in order, stopping at the first failure: lint, format, types, docs, tests.
 # Works from any directory; creates .venv on first use. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,4 +12,8 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# The docs site, strictly (a broken link or reference fails), into a folder thrown away after.
+site="$(mktemp -d)"
+trap 'rm -rf "$site"' EXIT
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$site"
 .venv/bin/pytest "$@"

@@ -1,0 +1,1 @@
+"""The docs: their code blocks run, their tables match the code, every public name is documented."""
