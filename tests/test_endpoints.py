@@ -492,3 +492,38 @@ def test_endpoint_class_mounted_in_starlette_with_starlettes_test_client(backend
         assert ws.receive_text() == "welcome to lobby"
         ws.send_text("hello")
         assert ws.receive_text() == "HELLO"
+
+
+async def test_a_background_send_racing_the_apps_own_close_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed: list[int] = []
+
+    class Pusher(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            await ws.accept()
+            self.app_closed = anyio.Event()
+            ws.task_group.start_soon(self.push_after_close, ws)
+
+        async def push_after_close(self, ws: WebSocket) -> None:
+            # Released only once the app has closed: the send always loses the race.
+            await self.app_closed.wait()
+            await ws.send("too late")
+
+        async def on_receive(self, ws: WebSocket, message: str) -> None:
+            await ws.close(4000)
+            self.app_closed.set()
+            await anyio.sleep(0.05)
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            closed.append(close_code)
+
+    api = API()
+    api.add_websocket("/push", Pusher)
+    async with connect(api, "/push") as ws:
+        await ws.send_text("stop")
+        with pytest.raises(WebSocketDisconnect) as ended:
+            await ws.receive_text()
+        assert ended.value.code == 4000
+    assert closed == [4000]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from .exceptions import AuthenticationFailed, CloseCode, WebSocketDisconnect
+from .exceptions import AuthenticationFailed, CloseCode, WebSocketDisconnect, WebSocketStateError
 from .websockets import ConnectionState, WebSocket
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -24,6 +24,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 logger = logging.getLogger("wsendpoints")
 
+_CLOSED = ConnectionState.CLOSED
 # Closing while cancelled must not wait on a stuck client forever.
 _CLOSE_TIMEOUT = 5.0
 
@@ -51,8 +52,16 @@ async def serve(ws: WebSocket, handler: Callable[[], Awaitable[None]], name: str
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
                 await _end(ws, None, name, code)
             raise
-        # A background task failed: the first failure that is not a disconnect decides.
-        error = next((leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)), leaves[0])
+        # A background task failed: the first failure that is not the end of the
+        # connection decides. A background send that lost the race against the
+        # app's own close() is such an end, not an error.
+        ended = (
+            (WebSocketDisconnect, WebSocketStateError)
+            if ws.connection_state is _CLOSED
+            else WebSocketDisconnect
+        )
+        failures = [leaf for leaf in leaves if not isinstance(leaf, ended)]
+        error = failures[0] if failures else WebSocketDisconnect(ws.close_code or CloseCode.NORMAL_CLOSURE)
     finally:
         ws._task_group = None
         if ws._outbox is not None:

@@ -110,12 +110,17 @@ class API:
         if max_connections is not None and max_connections < 1:
             raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
         self.max_connections = max_connections
+        """The cap on open WebSocket connections (None: no cap)."""
         self.broadcast = Broadcast(broadcast)
+        """The groups' hub: ``api.broadcast.subscribe(channel)``, ``members(channel)``."""
         self.origins = OriginPolicy(
             [allowed_origins] if isinstance(allowed_origins, str) else allowed_origins
         )
+        """The app-wide origin policy (endpoints and routes may override it)."""
         self.routes: list[Route] = []
+        """The WebSocket routes, tried in order."""
         self.mounts: list[Mount] = []
+        """The mounted ASGI apps, tried in order after the routes."""
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
         # One cancel scope per open connection: cancelling it makes the
         # dispatcher close with 1001 and run on_disconnect, which is a drain.

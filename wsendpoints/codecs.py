@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 Frame = Literal["text", "bytes", "any"]
+"""The kind of frame a codec reads: text, binary, or either."""
 _FRAMES = ("text", "bytes", "any")
 
 

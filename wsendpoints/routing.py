@@ -33,6 +33,8 @@ ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 
 class Converter(Protocol):
+    """What ``register_converter`` takes: a ``regex`` and a ``convert`` that may refuse."""
+
     regex: str
 
     def convert(self, value: str) -> Any:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 __all__ = ["AnyOrigin", "OriginPolicy", "origin_policy"]
 
 AnyOrigin = "*"
+"""The ``allowed_origins`` entry that lets every origin in."""
 
 
 class OriginPolicy:

@@ -49,6 +49,7 @@ from .websockets import Message
 __all__ = ["DEFAULT_TIMEOUT", "ClientWebSocket", "SyncClientWebSocket", "TestClient", "connect", "lifespan"]
 
 DEFAULT_TIMEOUT = 5.0
+"""Seconds a test client waits for the application before raising `ReceiveTimeout`."""
 
 _JSON = resolve_codec("json")
 _MSGPACK = resolve_codec("msgpack")

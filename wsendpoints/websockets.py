@@ -59,6 +59,8 @@ _CLOSE_TIMEOUT = 5.0
 
 
 class ConnectionState(Enum):
+    """Where a connection is; see the module docstring for the transitions."""
+
     CONNECTING = "connecting"
     CONNECTED = "connected"
     CLOSED = "closed"
@@ -141,6 +143,7 @@ class WebSocket:
         if scope["type"] != "websocket":
             raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
         self.scope = scope
+        """The ASGI connection scope, as the server gave it (plus ``path_params``)."""
         if idle_timeout is not None:
             receive = _idle_receiver(receive, idle_timeout)
         if max_message_rate is not None:
@@ -172,6 +175,7 @@ class WebSocket:
         self.close_code: int | None = None
         """How the connection ended: the code the app closed with, or the client's."""
         self.close_reason = ""
+        """The reason that went with ``close_code``."""
 
     # -- the handshake request -------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 The public names are the ``__all__`` of `wsendpoints` and of its public modules, plus
 `RouteOptions`. The reference renders them with mkdocstrings from their docstrings, so a name
-without one would show a bare signature; `KNOWN_MISSING` lists those still waiting for theirs.
+without one would show a bare signature: every one must have a summary line.
 """
 
 from __future__ import annotations
@@ -30,18 +30,6 @@ PUBLIC_MODULES = [
     "wsendpoints.security",
 ]
 EXTRA = ["wsendpoints.applications.RouteOptions"]
-
-# Public names without a docstring yet: each renders with its signature only. Remove a name once it
-# has one (the test below fails until then, so the list only shrinks).
-KNOWN_MISSING = {
-    "wsendpoints.ConnectionState",
-    "wsendpoints.testing.DEFAULT_TIMEOUT",
-    "wsendpoints.broadcast.OVERFLOW_POLICIES",
-    "wsendpoints.broadcast.Overflow",
-    "wsendpoints.codecs.Frame",
-    "wsendpoints.routing.Converter",
-    "wsendpoints.security.AnyOrigin",
-}
 
 _DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)\n(?P<options>(?:[ \t]+.*\n)*)", re.MULTILINE)
 
@@ -83,20 +71,12 @@ def test_every_public_name_is_in_the_reference(name: str) -> None:
     assert resolve(name).path in rendered(), f"no ::: directive in docs/reference/ renders {name}"
 
 
-@pytest.mark.parametrize("name", sorted(set(public_names()) - KNOWN_MISSING))
+@pytest.mark.parametrize("name", sorted(set(public_names())))
 def test_every_public_name_has_a_one_line_summary(name: str) -> None:
     docstring = resolve(name).docstring
     assert docstring is not None, f"{name} has no docstring"
     summary = docstring.value.strip().split("\n", 1)[0]
     assert len(summary) > 10, f"{name}: the first line of its docstring is not a summary: {summary!r}"
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_MISSING))
-def test_the_known_missing_docstrings_are_still_missing(name: str) -> None:
-    docstring = resolve(name).docstring
-    assert docstring is None or not docstring.value.strip(), (
-        f"{name} has a docstring now: drop it from KNOWN_MISSING"
-    )
 
 
 def test_every_command_line_option_is_documented() -> None:

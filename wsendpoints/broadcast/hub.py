@@ -40,7 +40,9 @@ __all__ = ["OVERFLOW_POLICIES", "Broadcast", "ConnectionOutbox", "Overflow", "Su
 logger = logging.getLogger("wsendpoints")
 
 Overflow = Literal["drop_oldest", "drop_newest", "close"]
+"""What a full group queue does with one more message."""
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "close")
+"""Every `Overflow` policy."""
 
 # Tells this process's members apart from other processes' in `exclude`.
 _PROCESS = os.urandom(6).hex()
