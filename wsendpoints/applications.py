@@ -235,7 +235,24 @@ class API:
                         "path_params": {**scope.get("path_params", {}), **params},
                         "wsendpoints.broadcast": self.broadcast,
                     }
-                    await self._serve_connection(route, child, receive, send)
+                    # The per-connection bookkeeping inline rather than in a method of its
+                    # own: one frame fewer that every message of the connection resumes.
+                    if not (route.origins or self.origins).allows(child):
+                        await _refuse(child, receive, send, 403, "origin not allowed")
+                        return
+                    if self._draining or (
+                        self.max_connections is not None and len(self._connections) >= self.max_connections
+                    ):
+                        await _refuse(child, receive, send, 503, "at capacity")
+                        return
+                    with anyio.CancelScope() as cancel_scope:
+                        self._connections.add(cancel_scope)
+                        try:
+                            await route.app(child, receive, send)
+                        finally:
+                            self._connections.discard(cancel_scope)
+                            if self._drained is not None and not self._connections:
+                                self._drained.set()
                     return
         for mount in self.mounts:
             if (kind == "http" or mount.websocket) and mount.match(path):
@@ -257,24 +274,6 @@ class API:
                 }
             )
             await send({"type": "http.response.body", "body": b"Not Found"})
-
-    async def _serve_connection(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        if not (route.origins or self.origins).allows(scope):
-            await _refuse(scope, receive, send, 403, "origin not allowed")
-            return
-        if self._draining or (
-            self.max_connections is not None and len(self._connections) >= self.max_connections
-        ):
-            await _refuse(scope, receive, send, 503, "at capacity")
-            return
-        with anyio.CancelScope() as cancel_scope:
-            self._connections.add(cancel_scope)
-            try:
-                await route.app(scope, receive, send)
-            finally:
-                self._connections.discard(cancel_scope)
-                if self._drained is not None and not self._connections:
-                    self._drained.set()
 
     async def close_connections(self, timeout: float = math.inf) -> None:
         """Close every open connection with 1001 and refuse new ones; wait until each has ended.

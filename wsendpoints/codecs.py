@@ -18,6 +18,7 @@ methods are bound once per connection; nothing is looked up per message.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgpack
@@ -119,16 +120,17 @@ class JSONCodec:
 
     frame: Frame = "text"
 
-    def decode(self, data: str) -> Any:
-        """Turn a received payload into a value; ``ValueError`` if it cannot."""
-        # ujson.JSONDecodeError is a ValueError: exactly the "cannot decode" signal.
-        return ujson.loads(data)
+    # ujson.JSONDecodeError is a ValueError: exactly the "cannot decode" signal.
+    # Bound as is, so that receiving calls ujson with no Python frame in between.
+    decode = staticmethod(ujson.loads)
 
     def encode(self, value: Any) -> str:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         # Text frames are UTF-8 already, so escaping non-ASCII or "/" only inflates them.
         try:
-            return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+            # The flags go by position (ensure_ascii, encode_html_chars, escape_forward_slashes):
+            # ujson parses keyword arguments slowly, ~0.35 µs a call for these two.
+            return ujson.dumps(value, False, False, False)
         except (OverflowError, ValueError) as exc:
             raise TypeError(f"cannot encode as JSON: {exc}") from exc
 
@@ -151,13 +153,21 @@ class MsgPackCodec:
 
     def encode(self, value: Any) -> bytes:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
+        # msgpack.packb builds a Packer (and its buffer) per call: reuse one per thread
+        # (a Packer must not be shared between threads).
         try:
-            packed: bytes = msgpack.packb(value)
+            packer = _packers.packer
+        except AttributeError:
+            packer = _packers.packer = msgpack.Packer()
+        try:
+            packed: bytes = packer.pack(value)
         except (OverflowError, ValueError) as exc:
             # Out-of-range integers, lone surrogates: values msgpack cannot carry.
             raise TypeError(f"cannot encode as msgpack: {exc}") from exc
         return packed
 
+
+_packers = threading.local()
 
 _registry: dict[str, Codec] = {
     "text": TextCodec(),

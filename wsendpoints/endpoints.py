@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import anyio
 
-from ._dispatch import authenticate, serve
+from ._dispatch import authenticate, serving
 from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
 from .exceptions import CloseCode, ConfigurationError
@@ -121,25 +121,18 @@ class WebSocketEndpoint:
         if not await ws._receive_connect():
             return
         connected = False
-
-        async def session() -> None:
-            nonlocal connected
-            if not await authenticate(ws, self.authenticate):
-                return
-            connected = True
-            await self.on_connect(ws)
-            state = ws.connection_state
-            if state is ConnectionState.CONNECTING:
-                await ws.accept()
-            elif state is not ConnectionState.CONNECTED:
-                return
-            receive = ws.receive
-            on_receive = self.on_receive
-            while True:
-                await on_receive(ws, await receive())
-
         try:
-            await serve(ws, session, type(self).__qualname__)
+            async with serving(ws, type(self).__qualname__):
+                if not await authenticate(ws, self.authenticate):
+                    return
+                connected = True
+                await self.on_connect(ws)
+                state = ws.connection_state
+                if state is ConnectionState.CONNECTING:
+                    await ws.accept()
+                elif state is not ConnectionState.CONNECTED:
+                    return
+                await ws._dispatch_messages(self.on_receive)
         finally:
             if connected:
                 with anyio.CancelScope(shield=True):

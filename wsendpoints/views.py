@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from typing import Any
 
-from ._dispatch import authenticate, serve
+from ._dispatch import authenticate, serving
 from .broadcast.hub import Overflow, check_queue_options
 from .codecs import Codec, message_codecs
 from .exceptions import ConfigurationError
@@ -100,10 +100,6 @@ class FunctionView:
         )
         if not await ws._receive_connect():
             return
-        params: dict[str, Any] = scope.get("path_params", {})
-
-        async def session() -> None:
+        async with serving(ws, self.name):
             if self.authenticate is None or await authenticate(ws, self.authenticate):
-                await self.view(ws, **params)
-
-        await serve(ws, session, self.name)
+                await self.view(ws, **scope.get("path_params", {}))
