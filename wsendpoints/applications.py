@@ -371,8 +371,12 @@ def _configured(endpoint: type[WebSocketEndpoint], options: RouteOptions) -> typ
     attributes: dict[str, Any] = dict(options)
     if "value_type" not in options and ("receive_type" in options or "send_type" in options):
         # A route naming one direction keeps the class's codec for the other.
-        current_receive, current_send = endpoint._codecs
-        attributes = {"receive_type": current_receive, "send_type": current_send, **attributes}
+        current = endpoint._options
+        attributes = {
+            "receive_type": current["receive_type"],
+            "send_type": current["send_type"],
+            **attributes,
+        }
         attributes["value_type"] = None
     if not attributes:
         return endpoint

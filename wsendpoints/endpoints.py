@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import anyio
 
 from ._dispatch import authenticate, serving
-from .broadcast.hub import Overflow, check_queue_options
-from .codecs import Codec, message_codecs
+from .broadcast.hub import Overflow
+from .codecs import Codec
 from .exceptions import CloseCode, ConfigurationError
 from .websockets import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -20,8 +20,7 @@ from .websockets import (
     Scope,
     Send,
     WebSocket,
-    check_idle_timeout,
-    check_limits,
+    connection_options,
 )
 
 __all__ = ["WebSocketEndpoint"]
@@ -67,32 +66,26 @@ class WebSocketEndpoint:
     max_message_rate: ClassVar[float | None] = None
     """Messages a second a client may send, in bursts of up to one second's worth; faster closes 1008."""
 
-    _codecs: ClassVar[tuple[Codec, Codec]] = message_codecs(None, "text", "text")
+    _options: ClassVar[dict[str, Any]] = connection_options()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Resolved when the class is defined, so an unknown type fails at import.
-        cls._codecs = message_codecs(cls.value_type, cls.receive_type, cls.send_type)
-        check_idle_timeout(cls.idle_timeout)
-        check_queue_options(cls.group_queue_size, cls.group_overflow)
-        check_limits(cls.max_message_size, cls.max_message_rate)
+        # Resolved when the class is defined, so a bad option fails at import.
+        cls._options = connection_options(
+            value_type=cls.value_type,
+            receive_type=cls.receive_type,
+            send_type=cls.send_type,
+            idle_timeout=cls.idle_timeout,
+            group_queue_size=cls.group_queue_size,
+            group_overflow=cls.group_overflow,
+            max_message_size=cls.max_message_size,
+            max_message_rate=cls.max_message_rate,
+        )
         if not inspect.iscoroutinefunction(cls.authenticate):
             raise ConfigurationError(f"{cls.__qualname__}.authenticate must be an 'async def' method")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        receive_codec, send_codec = self._codecs
-        self.websocket = WebSocket(
-            scope,
-            receive,
-            send,
-            receive_type=receive_codec,
-            send_type=send_codec,
-            idle_timeout=self.idle_timeout,
-            group_queue_size=self.group_queue_size,
-            group_overflow=self.group_overflow,
-            max_message_size=self.max_message_size,
-            max_message_rate=self.max_message_rate,
-        )
+        self.websocket = WebSocket(scope, receive, send, **self._options)
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()

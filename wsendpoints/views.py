@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from typing import Any
 
 from ._dispatch import authenticate, serving
-from .broadcast.hub import Overflow, check_queue_options
-from .codecs import Codec, message_codecs
+from .broadcast.hub import Overflow
+from .codecs import Codec
 from .exceptions import ConfigurationError
 from .websockets import (
     ALL_CODES,
@@ -17,8 +17,7 @@ from .websockets import (
     Scope,
     Send,
     WebSocket,
-    check_idle_timeout,
-    check_limits,
+    connection_options,
 )
 
 __all__ = ["FunctionView", "View"]
@@ -55,19 +54,22 @@ class FunctionView:
             raise ConfigurationError(
                 f"WebSocket view {getattr(view, '__qualname__', view)!r} must be an 'async def' function"
             )
-        check_idle_timeout(idle_timeout)
-        check_queue_options(group_queue_size, group_overflow)
-        check_limits(max_message_size, max_message_rate)
+        self._options = connection_options(
+            value_type=value_type,
+            receive_type=receive_type,
+            send_type=send_type,
+            idle_timeout=idle_timeout,
+            group_queue_size=group_queue_size,
+            group_overflow=group_overflow,
+            max_message_size=max_message_size,
+            max_message_rate=max_message_rate,
+        )
         if authenticate is not None and not inspect.iscoroutinefunction(authenticate):
             raise ConfigurationError(f"authenticate hook {authenticate!r} must be an 'async def' function")
         self.view = view
         self.allowed_origins = allowed_origins
         self.authenticate = authenticate
-        self.limits = (max_message_size, max_message_rate)
-        self.idle_timeout = idle_timeout
-        self.group_queue = (group_queue_size, group_overflow)
         self.name = getattr(view, "__qualname__", repr(view))
-        self._receive_codec, self._send_codec = message_codecs(value_type, receive_type, send_type)
         self._caught: Container[int]
         if caught_close_codes is not None:
             self._caught = frozenset(int(code) for code in caught_close_codes)
@@ -85,19 +87,7 @@ class FunctionView:
             ) from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ws = WebSocket(
-            scope,
-            receive,
-            send,
-            receive_type=self._receive_codec,
-            send_type=self._send_codec,
-            caught_close_codes=self._caught,
-            idle_timeout=self.idle_timeout,
-            group_queue_size=self.group_queue[0],
-            group_overflow=self.group_queue[1],
-            max_message_size=self.limits[0],
-            max_message_rate=self.limits[1],
-        )
+        ws = WebSocket(scope, receive, send, caught_close_codes=self._caught, **self._options)
         if not await ws._receive_connect():
             return
         async with serving(ws, self.name):

@@ -672,3 +672,37 @@ def check_limits(max_message_size: int | None, max_message_rate: float | None) -
         or not 0 < max_message_rate < math.inf
     ):
         raise ConfigurationError(f"max_message_rate must be a positive number, not {max_message_rate!r}")
+
+
+def connection_options(
+    *,
+    value_type: str | Codec | None = None,
+    receive_type: str | Codec = "text",
+    send_type: str | Codec = "text",
+    idle_timeout: float | None = None,
+    group_queue_size: int = 100,
+    group_overflow: Overflow = "drop_oldest",
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_message_rate: float | None = None,
+) -> dict[str, Any]:
+    """A route's per-connection options, resolved and checked once: `WebSocket`'s keyword arguments.
+
+    Endpoints and views call it at registration, so a bad option fails at
+    import time and each connection only passes the result on.
+    """
+    from .broadcast.hub import check_queue_options
+    from .codecs import message_codecs
+
+    check_idle_timeout(idle_timeout)
+    check_queue_options(group_queue_size, group_overflow)
+    check_limits(max_message_size, max_message_rate)
+    receive_codec, send_codec = message_codecs(value_type, receive_type, send_type)
+    return {
+        "receive_type": receive_codec,
+        "send_type": send_codec,
+        "idle_timeout": idle_timeout,
+        "group_queue_size": group_queue_size,
+        "group_overflow": group_overflow,
+        "max_message_size": max_message_size,
+        "max_message_rate": max_message_rate,
+    }
