@@ -569,6 +569,74 @@ class Stall:
         await self.app(scope, receive, full_socket_send)
 
 
+class Refuse:
+    """ASGI middleware: a server ``send`` that refuses group messages saying ``refuse`` for
+    the connections whose query string says ``refuse``, with ``error``, as servers do
+    for a message they cannot frame (UnicodeEncodeError) or a client that has gone (OSError)."""
+
+    def __init__(self, app: Any, error: Exception) -> None:
+        self.app = app
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or b"refuse" not in scope.get("query_string", b""):
+            await self.app(scope, receive, send)
+            return
+
+        async def refusing_send(event: Message) -> None:
+            if event["type"] == "websocket.send" and "refuse" in (event.get("text") or ""):
+                raise self.error
+            await send(event)
+
+        await self.app(scope, receive, refusing_send)
+
+
+async def test_a_group_message_the_server_cannot_frame_is_logged_and_the_next_ones_arrive(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+    api.add_websocket("/room/{group}", Listener)
+    app = Refuse(api, UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"))
+    async with members(app, "/room/lobby?refuse", "/room/lobby") as [refused, other]:
+        await api.publish("lobby", "refuse this")
+        await api.publish("lobby", "then this")
+        assert await refused.receive_json() == "then this"
+        assert [await other.receive_json() for _ in range(2)] == ["refuse this", "then this"]
+    errors = [r for r in records(caplog, logging.ERROR)]
+    assert [r.getMessage() for r in errors] == ["the server refused a group message for /room/lobby"]
+    assert errors[0].exc_info is not None, "with the server's traceback"
+
+
+async def test_a_member_whose_client_has_gone_stops_getting_group_messages_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+    seen: list[tuple[str, int | None]] = []
+    heard = anyio.Event()
+
+    class Watcher(Listener):
+        group_queue_size = 2
+
+        async def on_receive(self, ws: WebSocket, data: Any) -> None:
+            seen.append((ws.connection_state.value, ws.close_code))
+            heard.set()
+
+    api.add_websocket("/room/{group}", Watcher)
+    app = Refuse(api, OSError("connection reset by peer"))
+    async with members(app, "/room/lobby?refuse", "/room/lobby") as [gone, other]:
+        await api.publish("lobby", "refuse: the client has gone")
+        for n in range(10):
+            await api.publish("lobby", n)
+        assert [await other.receive_json() for _ in range(11)] == ["refuse: the client has gone", *range(10)]
+        await gone.send_json("are you there?")
+        with anyio.fail_after(TIMEOUT):
+            await heard.wait()
+    # The app learns the client has gone (1006); nothing queues up for it, so no drops are reported.
+    assert seen == [("disconnected", 1006)]
+    assert records(caplog, logging.WARNING) == []
+    assert records(caplog, logging.ERROR) == []
+
+
 class Listener(WebSocketEndpoint):
     value_type = "json"
 

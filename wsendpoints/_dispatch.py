@@ -13,12 +13,15 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .exceptions import AuthenticationFailed, CloseCode, WebSocketDisconnect, WebSocketStateError
 from .websockets import ConnectionState, WebSocket
+
+if TYPE_CHECKING:
+    from .applications import API
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -40,16 +43,25 @@ class serving:
     frames and each connection keeps two coroutines and a closure fewer.
     """
 
-    __slots__ = ("_name", "_tg", "_ws")
+    __slots__ = ("_api", "_going_away", "_name", "_tg", "_ws")
 
     def __init__(self, ws: WebSocket, name: str) -> None:
         self._ws = ws
         self._name = name
         self._tg = anyio.create_task_group()
+        self._going_away = False
+        self._api: API | None = ws.scope.get("wsendpoints.api")
 
     async def __aenter__(self) -> None:
         await self._tg.__aenter__()
         self._ws._task_group = self._tg
+        if self._api is not None:
+            self._api._served(self)
+
+    def go_away(self) -> None:
+        """End the connection with 1001 (the server is going away), on_disconnect included."""
+        self._going_away = True
+        self._tg.cancel_scope.cancel()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -89,6 +101,10 @@ class serving:
             )
         finally:
             ws._task_group = None
+            if self._api is not None:
+                self._api._serving.discard(self)
+            if self._going_away and error is None:
+                error = WebSocketDisconnect(CloseCode.GOING_AWAY)
             if ws._outbox is not None:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
                     await ws._outbox.leave_all()

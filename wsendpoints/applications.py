@@ -8,7 +8,7 @@ import math
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 import anyio
 
@@ -21,6 +21,9 @@ from .security import OriginPolicy
 from .serving import ServerOptions, serve
 from .views import FunctionView
 from .websockets import Receive, Scope, Send, WebSocket
+
+if TYPE_CHECKING:
+    from ._dispatch import serving
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -122,9 +125,11 @@ class API:
         self.mounts: list[Mount] = []
         """The mounted ASGI apps, tried in order after the routes."""
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
-        # One cancel scope per open connection: cancelling it makes the
-        # dispatcher close with 1001 and run on_disconnect, which is a drain.
-        self._connections: set[anyio.CancelScope] = set()
+        # Open connections are counted from routing; once served, each is also in
+        # `_serving`, and `go_away()` closes it with 1001 after on_disconnect (a
+        # drain) by cancelling its own task group: no cancel scope of the API's.
+        self._open = 0
+        self._serving: set[serving] = set()
         self._draining = False
         self._drained: anyio.Event | None = None
         app: ASGIApp = self._route
@@ -144,7 +149,7 @@ class API:
     @property
     def connection_count(self) -> int:
         """How many WebSocket connections are open (or in their handshake) now."""
-        return len(self._connections)
+        return self._open
 
     # -- registration --------------------------------------------------------------
 
@@ -230,29 +235,30 @@ class API:
             for route in self.routes:
                 params = route.match(path)
                 if params is not None:
-                    child = {
-                        **scope,
-                        "path_params": {**scope.get("path_params", {}), **params},
-                        "wsendpoints.broadcast": self.broadcast,
-                    }
+                    # Added to the server's own scope (one per connection, as Starlette
+                    # does) rather than to a copy: a dict fewer held by every connection.
+                    scope["path_params"] = (
+                        {**scope["path_params"], **params} if "path_params" in scope else params
+                    )
+                    scope["wsendpoints.broadcast"] = self.broadcast
+                    scope["wsendpoints.api"] = self
                     # The per-connection bookkeeping inline rather than in a method of its
                     # own: one frame fewer that every message of the connection resumes.
-                    if not (route.origins or self.origins).allows(child):
-                        await _refuse(child, receive, send, 403, "origin not allowed")
+                    if not (route.origins or self.origins).allows(scope):
+                        await _refuse(scope, receive, send, 403, "origin not allowed")
                         return
                     if self._draining or (
-                        self.max_connections is not None and len(self._connections) >= self.max_connections
+                        self.max_connections is not None and self._open >= self.max_connections
                     ):
-                        await _refuse(child, receive, send, 503, "at capacity")
+                        await _refuse(scope, receive, send, 503, "at capacity")
                         return
-                    with anyio.CancelScope() as cancel_scope:
-                        self._connections.add(cancel_scope)
-                        try:
-                            await route.app(child, receive, send)
-                        finally:
-                            self._connections.discard(cancel_scope)
-                            if self._drained is not None and not self._connections:
-                                self._drained.set()
+                    self._open += 1
+                    try:
+                        await route.app(scope, receive, send)
+                    finally:
+                        self._open -= 1
+                        if self._drained is not None and not self._open:
+                            self._drained.set()
                     return
         for mount in self.mounts:
             if (kind == "http" or mount.websocket) and mount.match(path):
@@ -283,13 +289,19 @@ class API:
         """
         self._draining = True
         self._drained = anyio.Event()
-        for cancel_scope in list(self._connections):
-            cancel_scope.cancel()
-        if self._connections:
+        for connection in list(self._serving):
+            connection.go_away()
+        if self._open:
             with anyio.move_on_after(timeout):
                 await self._drained.wait()
-        if self._connections:
-            logger.warning("%d connection(s) still open after %s s", len(self._connections), timeout)
+        if self._open:
+            logger.warning("%d connection(s) still open after %s s", self._open, timeout)
+
+    def _served(self, connection: serving) -> None:
+        """A connection has started serving: drain it with the others (or now)."""
+        self._serving.add(connection)
+        if self._draining:
+            connection.go_away()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()

@@ -270,7 +270,9 @@ class WebSocket:
             hub = self.scope.get("wsendpoints.broadcast")
             if hub is None:
                 raise WebSocketStateError("groups need a connection served by a wsendpoints API")
-            outbox = self._outbox = ConnectionOutbox(hub, self, self._send_codec, *self._group_queue)
+            outbox = self._outbox = ConnectionOutbox(
+                hub, self, self._send, self._send_codec, *self._group_queue
+            )
         await outbox.join(group)
 
     async def leave(self, group: str) -> None:

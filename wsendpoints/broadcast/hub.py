@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -26,14 +27,14 @@ from ..exceptions import (
     BroadcastError,
     CloseCode,
     ConfigurationError,
-    WebSocketDisconnect,
     WebSocketStateError,
 )
 from ..websockets import ConnectionState
+from ._waiters import Waiter, new_waiter
 from .base import BroadcastBackend, backend_from_url
 
 if TYPE_CHECKING:
-    from ..websockets import Message, WebSocket
+    from ..websockets import Message, Send, WebSocket
 
 __all__ = ["OVERFLOW_POLICIES", "Broadcast", "ConnectionOutbox", "Overflow", "Subscription"]
 
@@ -72,7 +73,7 @@ class _Queue:
 
     def __init__(self, maxsize: int, overflow: Overflow) -> None:
         self._items: deque[Any] = deque()
-        self._waiter: anyio.Event | None = None
+        self._waiter: Waiter | None = None
         self.maxsize = maxsize
         self.overflow = overflow
         self.dropped = 0
@@ -89,26 +90,42 @@ class _Queue:
             items.popleft()
         items.append(item)
         if self._waiter is not None:
-            self._waiter.set()
-            self._waiter = None
+            self._waiter.wake()
         return True
 
     async def get(self) -> Any:
-        while not self._items:
-            self._waiter = anyio.Event()
-            await self._waiter.wait()
-        return self._items.popleft()
+        items = self._items
+        while not items:
+            await self.emptied()
+        return items.popleft()
+
+    def emptied(self) -> Awaitable[None]:
+        """Wait for the next put; only the draining task may call this."""
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = new_waiter()
+        return waiter.wait()
 
 
 class ConnectionOutbox:
     """A connection's group membership and its queue of outgoing group messages."""
 
-    def __init__(self, hub: Broadcast, ws: WebSocket, codec: Codec, maxsize: int, overflow: Overflow) -> None:
+    def __init__(
+        self,
+        hub: Broadcast,
+        ws: WebSocket,
+        send: Send,
+        codec: Codec,
+        maxsize: int,
+        overflow: Overflow,
+    ) -> None:
         self.token = f"{_PROCESS}:{id(self)}"
         self.groups: set[str] = set()
         self._hub = hub
         self._ws = ws
+        self._send = send
         self._codec = codec
+        self._codec_key = id(codec)  # codecs need not be hashable
         self._queue = _Queue(maxsize, overflow)
         self._draining = False
         self._closing = False
@@ -148,41 +165,56 @@ class ConnectionOutbox:
     def offer(self, message: Any, events: dict[int, Message | None]) -> None:
         if self._closing or self._ended:
             return
-        codec = self._codec
-        key = id(codec)  # codecs need not be hashable
+        key = self._codec_key
         if key in events:
             event = events[key]
         else:
-            event = events[key] = _send_event(codec, message)
+            event = events[key] = _send_event(self._codec, message)
         if event is None:
             return
-        dropped = self._queue.dropped
-        if not self._queue.put(event):
+        queue = self._queue
+        dropped = queue.dropped
+        if not queue.put(event):
             self._closing = True
             logger.warning("closing %s with 1008: its queue of group messages is full", self._ws.path)
             self._ws.task_group.start_soon(
                 self._ws.close, CloseCode.POLICY_VIOLATION, "too slow to read its group messages"
             )
-        elif self._queue.dropped == 1 and dropped == 0:
+        elif queue.dropped == 1 and dropped == 0:
             logger.warning(
                 "dropping group messages for %s: its queue of %d is full (%s)",
                 self._ws.path,
-                self._queue.maxsize,
-                self._queue.overflow,
+                queue.maxsize,
+                queue.overflow,
             )
 
     async def _drain(self) -> None:
+        # The per-member half of a fan-out: everything here runs once per member
+        # per message, so it waits on the queue and sends through the server's own
+        # send directly (the event is ready-made, and only ever 'websocket.send').
         ws = self._ws
-        send_event = ws.send_event
-        get = self._queue.get
-        while True:
-            event = await get()
-            if ws.connection_state is not ConnectionState.CONNECTED:
-                return  # closed or gone: what is left in the queue cannot be sent
-            try:
-                await send_event(event)
-            except (WebSocketDisconnect, WebSocketStateError):
-                return
+        send = self._send
+        items = self._queue._items
+        emptied = self._queue.emptied
+        try:
+            while True:
+                while not items:
+                    await emptied()
+                event = items.popleft()
+                if ws.connection_state is not ConnectionState.CONNECTED:
+                    return  # closed or gone: what is left in the queue cannot be sent
+                try:
+                    await send(event)
+                except (UnicodeError, TypeError):
+                    # The server cannot frame this one message (a custom codec's
+                    # output); the connection itself is fine.
+                    logger.exception("the server refused a group message for %s", ws.path)
+                except Exception:
+                    ws._gone()  # the server's way of saying the client has gone
+                    return
+        finally:
+            # Nothing more will be sent: stop queueing (and counting drops) for it.
+            self._closing = True
 
 
 def _send_event(codec: Codec, message: Any) -> Message | None:
