@@ -24,6 +24,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import msgpack
 import ujson
 
+try:
+    import orjson
+except ImportError:  # the fast extra is not installed: UJSONCodec is the JSON codec
+    orjson = None  # type: ignore[assignment]
+
 from .exceptions import ConfigurationError
 
 __all__ = [
@@ -33,7 +38,9 @@ __all__ = [
     "Frame",
     "JSONCodec",
     "MsgPackCodec",
+    "ORJSONCodec",
     "TextCodec",
+    "UJSONCodec",
     "codec_names",
     "message_codecs",
     "register_codec",
@@ -115,8 +122,8 @@ class AutoCodec:
         raise TypeError(f"the auto codec sends str or bytes, not {type(value).__name__}")
 
 
-class JSONCodec:
-    """JSON in text frames, with ujson."""
+class UJSONCodec:
+    """JSON in text frames, with ujson: the ``"json"`` codec unless orjson is installed."""
 
     frame: Frame = "text"
 
@@ -133,6 +140,71 @@ class JSONCodec:
             return ujson.dumps(value, False, False, False)
         except (OverflowError, ValueError) as exc:
             raise TypeError(f"cannot encode as JSON: {exc}") from exc
+
+
+# ORJSONCodec's way out: what UJSONCodec does with a value is the reference.
+_ujson_encode = UJSONCodec().encode
+
+if orjson is not None:
+    _orjson_loads = orjson.loads
+    _orjson_dumps = orjson.dumps
+    _OrjsonDecodeError = orjson.JSONDecodeError
+    _OrjsonEncodeError = orjson.JSONEncodeError
+    # ujson refuses datetimes and dataclasses; with these orjson refuses them too, and the
+    # refusal goes to ujson like any other. No `default`: what orjson cannot encode must fail.
+    _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class ORJSONCodec:
+    """JSON in text frames, with orjson: `UJSONCodec`'s behaviour, two to three times as fast.
+
+    Needs orjson: ``pip install 'wsendpoints[fast]'``. It is the ``"json"`` codec when
+    orjson is installed. What orjson refuses (non-string keys, integers wider than 64 bits,
+    lone surrogates, NaN or leading zeros in a payload, ...) goes to ujson, so those values
+    and payloads give what `UJSONCodec` gives, errors included. What remains different:
+    NaN and infinities are sent as ``null``, integers wider than 64 bits are received as
+    floats, ``uuid.UUID`` values and plain ``Enum`` members are sent rather than refused,
+    and some floats are written differently (``0.00001`` for ``1e-5``), though read back
+    the same. The guide's Codecs page has the details, under "Faster JSON".
+    """
+
+    frame: Frame = "text"
+
+    def __init__(self) -> None:
+        if orjson is None:
+            raise ConfigurationError(
+                "ORJSONCodec needs orjson, which the fast extra installs: pip install 'wsendpoints[fast]'"
+            )
+
+    def decode(self, data: str) -> Any:
+        """Turn a received payload into a value; ``ValueError`` if it cannot."""
+        try:
+            return _orjson_loads(data)
+        except _OrjsonDecodeError:
+            pass
+        # orjson reads strict JSON only; ujson also takes NaN, 01, raw tabs in strings, ...
+        # Whatever it makes of the payload, a value or its error, is what UJSONCodec gives.
+        # Called outside the except block, so its error does not chain orjson's.
+        # (Integers wider than 64 bits never get here: orjson reads them as floats without
+        # failing, and looking for them in the payload would cost every message.)
+        return ujson.loads(data)
+
+    def encode(self, value: Any) -> str:
+        """Turn a value into a payload; ``TypeError`` if it cannot."""
+        try:
+            return _orjson_dumps(value, option=_ORJSON_OPTIONS).decode()
+        except _OrjsonEncodeError:
+            pass
+        # Only failures pay for this: ujson stringifies non-string keys, writes integers
+        # wider than 64 bits, nests deeper than 254, encodes Decimal, namedtuples, objects
+        # with toDict or __json__ ... or refuses with its own error. (NaN, UUIDs and Enum
+        # members never get here: orjson writes them, with no option to refuse them, and
+        # looking for them in the value would cost every message.)
+        return _ujson_encode(value)
+
+
+JSONCodec: type[UJSONCodec] | type[ORJSONCodec] = UJSONCodec if orjson is None else ORJSONCodec
+"""The class of the ``"json"`` codec: `ORJSONCodec` when orjson is installed, else `UJSONCodec`."""
 
 
 class MsgPackCodec:
