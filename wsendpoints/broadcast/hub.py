@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -45,6 +44,7 @@ Overflow = Literal["drop_oldest", "drop_newest", "close"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "close")
 """Every `Overflow` policy."""
 
+_CONNECTED = ConnectionState.CONNECTED
 # Tells this process's members apart from other processes' in `exclude`.
 _PROCESS = os.urandom(6).hex()
 # A backend that cannot disconnect in this time is left behind at shutdown.
@@ -96,15 +96,14 @@ class _Queue:
     async def get(self) -> Any:
         items = self._items
         while not items:
-            await self.emptied()
+            await self.waiter().wait()
         return items.popleft()
 
-    def emptied(self) -> Awaitable[None]:
-        """Wait for the next put; only the draining task may call this."""
-        waiter = self._waiter
-        if waiter is None:
-            waiter = self._waiter = new_waiter()
-        return waiter.wait()
+    def waiter(self) -> Waiter:
+        """What the draining task waits on for the next put; only it may wait."""
+        if self._waiter is None:
+            self._waiter = new_waiter()
+        return self._waiter
 
 
 class ConnectionOutbox:
@@ -195,13 +194,13 @@ class ConnectionOutbox:
         ws = self._ws
         send = self._send
         items = self._queue._items
-        emptied = self._queue.emptied
+        wait = self._queue.waiter().wait
         try:
             while True:
                 while not items:
-                    await emptied()
+                    await wait()
                 event = items.popleft()
-                if ws.connection_state is not ConnectionState.CONNECTED:
+                if ws._state is not _CONNECTED:
                     return  # closed or gone: what is left in the queue cannot be sent
                 try:
                     await send(event)
