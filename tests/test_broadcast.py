@@ -42,6 +42,17 @@ TIMEOUT = 5.0
 QUEUE = 10
 
 
+class Listener(WebSocketEndpoint):
+    """Joins the group its path names, and says so with ``{"groups": [...]}``."""
+
+    value_type = "json"
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.join(ws.path_params["group"])
+        await ws.send_json({"groups": sorted(ws.groups)})
+
+
 def make_api(send_codecs: dict[str, Codec] | None = None, **options: Any) -> API:
     """An API whose connections join groups, publish and leave on command (see the module docstring).
 
@@ -49,13 +60,9 @@ def make_api(send_codecs: dict[str, Codec] | None = None, **options: Any) -> API
     """
     api = API()
 
-    class Member(WebSocketEndpoint):
+    class Member(Listener):
+        value_type = None  # each route names its send codec
         receive_type = "json"
-
-        async def on_connect(self, ws: WebSocket) -> None:
-            await ws.accept()
-            await ws.join(ws.path_params["group"])
-            await ws.send_json({"groups": sorted(ws.groups)})
 
         async def on_receive(self, ws: WebSocket, command: dict[str, Any]) -> None:
             if "join" in command:
@@ -635,15 +642,6 @@ async def test_a_member_whose_client_has_gone_stops_getting_group_messages_and_t
     assert seen == [("disconnected", 1006)]
     assert records(caplog, logging.WARNING) == []
     assert records(caplog, logging.ERROR) == []
-
-
-class Listener(WebSocketEndpoint):
-    value_type = "json"
-
-    async def on_connect(self, ws: WebSocket) -> None:
-        await ws.accept()
-        await ws.join(ws.path_params["group"])
-        await ws.send_json({"groups": sorted(ws.groups)})
 
 
 def limited_api(where: str, policy: Overflow) -> API:

@@ -102,7 +102,7 @@ class serving:
         finally:
             ws._task_group = None
             if self._api is not None:
-                self._api._serving.discard(self)
+                self._api._served_no_more(self)
             if self._going_away and error is None:
                 error = WebSocketDisconnect(CloseCode.GOING_AWAY)
             if ws._outbox is not None:

@@ -303,6 +303,10 @@ class API:
         if self._draining:
             connection.go_away()
 
+    def _served_no_more(self, connection: serving) -> None:
+        """A connection has left serving: nothing left to drain there."""
+        self._serving.discard(connection)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()
         try:

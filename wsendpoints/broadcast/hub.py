@@ -137,7 +137,7 @@ class ConnectionOutbox:
 
     def start(self) -> None:
         """Start sending group messages: at the first join after accept(), or at accept()."""
-        if not self._draining and self._ws.connection_state is ConnectionState.CONNECTED:
+        if not self._draining and self._ws.connection_state is _CONNECTED:
             self._ws.task_group.start_soon(self._drain)
             self._draining = True
 
