@@ -773,6 +773,35 @@ async def test_middleware_sees_even_refused_handshakes() -> None:
     assert trail == ["only websocket", "only websocket"]
 
 
+async def test_an_api_mounted_in_another_runs_both_middleware_stacks() -> None:
+    trail: list[str] = []
+    inner = API(middleware=[functools.partial(tagging, name="inner", trail=trail)])
+    inner.add_websocket("/ws", Trail)
+    outer = API(middleware=[functools.partial(tagging, name="outer", trail=trail)])
+    outer.mount("/sub", inner, websocket=True)
+    async with connect(outer, "/sub/ws") as ws:
+        assert await ws.receive_text() == "outer > inner"
+    assert trail == ["outer websocket", "inner websocket"]
+
+
+async def test_a_connection_calling_its_app_again_goes_through_the_middleware() -> None:
+    """The mark that lets the middleware's core route does not leak into the connection's own calls."""
+    trail: list[str] = []
+    api = API(middleware=[functools.partial(tagging, name="only", trail=trail)])
+
+    class Relay(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            await ws.accept()
+            async with connect(api, "/trail") as inner:
+                await ws.send(await inner.receive_text())
+
+    api.add_websocket("/relay", Relay)
+    api.add_websocket("/trail", Trail)
+    async with connect(api, "/relay") as ws:
+        assert await ws.receive_text() == "only"
+    assert trail == ["only websocket", "only websocket"]
+
+
 # The authentication middleware of examples/auth_middleware.py, in front of an app of the test's own.
 
 TOKENS = {"sesame": "alice"}

@@ -8,6 +8,7 @@ import math
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 import anyio
@@ -132,10 +133,13 @@ class API:
         self._serving: set[serving] = set()
         self._draining = False
         self._drained: anyio.Event | None = None
-        app: ASGIApp = self._route
-        for wrap in reversed(middleware):
-            app = wrap(app)
-        self._app = app
+        # The middleware wrap a small app that calls this one back to route: see `__call__`.
+        stack: ASGIApp | None = None
+        if middleware:
+            stack = _Routed(self)
+            for wrap in reversed(middleware):
+                stack = wrap(stack)
+        self._middleware = stack
 
     async def publish(self, group: str, message: Any, *, exclude: WebSocket | None = None) -> None:
         """Send ``message`` to every connection in ``group``, in every process sharing the backend.
@@ -223,43 +227,42 @@ class API:
     # -- serving ---------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
-
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Routing is written here rather than in a method that this one awaits: each
+        # connection then keeps one coroutine frame fewer for its whole life, and
+        # every message resumes one fewer. Middleware therefore wrap a `_Routed`,
+        # which marks the call back as routed before re-entering.
+        if self._middleware is not None:
+            if _routing.get() is not self:
+                await self._middleware(scope, receive, send)
+                return
+            # Tasks of this connection must not skip the middleware if they call the app.
+            _routing.set(None)
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(receive, send)
             return
         path = _route_path(scope)
         if kind == "websocket":
-            for route in self.routes:
-                params = route.match(path)
-                if params is not None:
-                    # Added to the server's own scope (one per connection, as Starlette
-                    # does) rather than to a copy: a dict fewer held by every connection.
-                    scope["path_params"] = (
-                        {**scope["path_params"], **params} if "path_params" in scope else params
-                    )
-                    scope["wsendpoints.broadcast"] = self.broadcast
-                    scope["wsendpoints.api"] = self
-                    # The per-connection bookkeeping inline rather than in a method of its
-                    # own: one frame fewer that every message of the connection resumes.
-                    if not (route.origins or self.origins).allows(scope):
-                        await _refuse(scope, receive, send, 403, "origin not allowed")
-                        return
-                    if self._draining or (
-                        self.max_connections is not None and self._open >= self.max_connections
-                    ):
-                        await _refuse(scope, receive, send, 503, "at capacity")
-                        return
-                    self._open += 1
-                    try:
-                        await route.app(scope, receive, send)
-                    finally:
-                        self._open -= 1
-                        if self._drained is not None and not self._open:
-                            self._drained.set()
+            route = _match(self.routes, path, scope)
+            if route is not None:
+                scope["wsendpoints.broadcast"] = self.broadcast
+                scope["wsendpoints.api"] = self
+                if not (route.origins or self.origins).allows(scope):
+                    await _refuse(scope, receive, send, 403, "origin not allowed")
                     return
+                if self._draining or (
+                    self.max_connections is not None and self._open >= self.max_connections
+                ):
+                    await _refuse(scope, receive, send, 503, "at capacity")
+                    return
+                self._open += 1
+                try:
+                    await route.app(scope, receive, send)
+                finally:
+                    self._open -= 1
+                    if self._drained is not None and not self._open:
+                        self._drained.set()
+                return
         for mount in self.mounts:
             if (kind == "http" or mount.websocket) and mount.match(path):
                 await mount.app(
@@ -366,6 +369,44 @@ class API:
         serve(
             self, host=host, port=port, backend=backend, options=ServerOptions(**options), log_level=log_level
         )
+
+
+_routing: ContextVar[API | None] = ContextVar("wsendpoints.routing", default=None)
+"""The API a `_Routed` is calling back, so that it routes instead of entering its middleware again."""
+
+
+class _Routed:
+    """The app at the heart of an API's middleware: the API itself, past the middleware.
+
+    A context variable rather than a mark in the scope, so that a middleware
+    that builds a scope of its own cannot send the call round the stack again.
+    """
+
+    __slots__ = ("_api",)
+
+    def __init__(self, api: API) -> None:
+        self._api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _routing.set(self._api)
+        try:
+            await self._api(scope, receive, send)
+        finally:
+            _routing.reset(token)
+
+
+def _match(routes: list[Route], path: str, scope: Scope) -> Route | None:
+    """The first route matching ``path``, its parameters added to ``scope["path_params"]``."""
+    # Not inline in `API.__call__`: a loop suspended in its body would keep the
+    # list's iterator alive for the connection's whole life.
+    for route in routes:
+        params = route.match(path)
+        if params is not None:
+            # Added to the server's own scope (one per connection, as Starlette
+            # does) rather than to a copy: a dict fewer held by every connection.
+            scope["path_params"] = {**scope["path_params"], **params} if "path_params" in scope else params
+            return route
+    return None
 
 
 def _route_path(scope: Scope) -> str:

@@ -13,7 +13,9 @@ A codec is any object with three members (see `Codec`):
   cannot encode; that is the application's error and closes with 1011.
 
 Codecs are looked up by name once, when a route is registered, and their
-methods are bound once per connection; nothing is looked up per message.
+methods are fetched once per connection; nothing is looked up per message. The
+built-in codecs' methods are static: fetching them makes no bound method, so a
+connection holds no object of its own for them.
 """
 
 from __future__ import annotations
@@ -72,11 +74,13 @@ class TextCodec:
 
     frame: Frame = "text"
 
-    def decode(self, data: str) -> str:
+    @staticmethod
+    def decode(data: str) -> str:
         """Turn a received payload into a value; ``ValueError`` if it cannot."""
         return data
 
-    def encode(self, value: Any) -> str:
+    @staticmethod
+    def encode(value: Any) -> str:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         if type(value) is str or isinstance(value, str):
             return value
@@ -88,11 +92,13 @@ class BytesCodec:
 
     frame: Frame = "bytes"
 
-    def decode(self, data: bytes) -> bytes:
+    @staticmethod
+    def decode(data: bytes) -> bytes:
         """Turn a received payload into a value; ``ValueError`` if it cannot."""
         return data
 
-    def encode(self, value: Any) -> bytes:
+    @staticmethod
+    def encode(value: Any) -> bytes:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         if type(value) is bytes or isinstance(value, bytes):
             return value
@@ -109,11 +115,13 @@ class AutoCodec:
 
     frame: Frame = "any"
 
-    def decode(self, data: str | bytes) -> str | bytes:
+    @staticmethod
+    def decode(data: str | bytes) -> str | bytes:
         """Turn a received payload into a value; ``ValueError`` if it cannot."""
         return data
 
-    def encode(self, value: Any) -> str | bytes:
+    @staticmethod
+    def encode(value: Any) -> str | bytes:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         if isinstance(value, (str, bytes)):
             return value
@@ -131,7 +139,8 @@ class UJSONCodec:
     # Bound as is, so that receiving calls ujson with no Python frame in between.
     decode = staticmethod(ujson.loads)
 
-    def encode(self, value: Any) -> str:
+    @staticmethod
+    def encode(value: Any) -> str:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         # Text frames are UTF-8 already, so escaping non-ASCII or "/" only inflates them.
         try:
@@ -176,7 +185,8 @@ class ORJSONCodec:
                 "ORJSONCodec needs orjson, which the fast extra installs: pip install 'wsendpoints[fast]'"
             )
 
-    def decode(self, data: str) -> Any:
+    @staticmethod
+    def decode(data: str) -> Any:
         """Turn a received payload into a value; ``ValueError`` if it cannot."""
         try:
             return _orjson_loads(data)
@@ -189,7 +199,8 @@ class ORJSONCodec:
         # failing, and looking for them in the payload would cost every message.)
         return ujson.loads(data)
 
-    def encode(self, value: Any) -> str:
+    @staticmethod
+    def encode(value: Any) -> str:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         try:
             return _orjson_dumps(value, option=_ORJSON_OPTIONS).decode()
@@ -212,7 +223,8 @@ class MsgPackCodec:
 
     frame: Frame = "bytes"
 
-    def decode(self, data: bytes) -> Any:
+    @staticmethod
+    def decode(data: bytes) -> Any:
         """Turn a received payload into a value; ``ValueError`` if it cannot."""
         try:
             # Integer map keys are ordinary msgpack; unhashable ones still fail.
@@ -223,7 +235,8 @@ class MsgPackCodec:
             # the codec protocol has a single one for "cannot decode".
             raise ValueError(f"invalid msgpack payload: {str(exc) or type(exc).__name__}") from exc
 
-    def encode(self, value: Any) -> bytes:
+    @staticmethod
+    def encode(value: Any) -> bytes:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         # msgpack.packb builds a Packer (and its buffer) per call: reuse one per thread
         # (a Packer must not be shared between threads).

@@ -27,6 +27,8 @@ __all__ = ["WebSocketEndpoint"]
 
 logger = logging.getLogger("wsendpoints")
 
+_CONNECTED = ConnectionState.CONNECTED
+
 
 class WebSocketEndpoint:
     """Subclass and override the hooks; one instance serves one connection.
@@ -123,9 +125,31 @@ class WebSocketEndpoint:
                 state = ws.connection_state
                 if state is ConnectionState.CONNECTING:
                     await ws.accept()
-                elif state is not ConnectionState.CONNECTED:
+                elif state is not _CONNECTED:
                     return
-                await ws._dispatch_messages(self.on_receive)
+                # The receive loop, with `WebSocket.receive` written inline (keep the two
+                # in step): each message costs one coroutine, on_receive's, and the loop
+                # lives in this frame rather than in one of its own, which every
+                # connection would keep and every message would resume.
+                on_receive = self.on_receive
+                receive = ws._receive
+                key = ws._receive_key
+                decode = ws._decode
+                while True:
+                    if ws._state is not _CONNECTED:
+                        ws._check_receive()
+                    message = await receive()
+                    data = message.get(key)
+                    if data is None:
+                        data = await ws._payload(message, ws._receive_codec)
+                    if len(data) > ws._max_size:
+                        raise await ws._too_big(data)
+                    if decode is not None:
+                        try:
+                            data = decode(data)
+                        except ValueError as exc:
+                            raise await ws._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
+                    await on_receive(ws, data)
         finally:
             if connected:
                 with anyio.CancelScope(shield=True):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .exceptions import ConfigurationError
@@ -58,6 +59,7 @@ _converters: dict[str, Converter] = {
     "path": _Converter(r"(?s:.*)", str),
 }
 
+_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 _PARAM = re.compile(r"{([^{}:]*)(?::([^{}]*))?}")
 
 
@@ -97,11 +99,17 @@ class Route:
         """The names of the pattern's parameters, in order."""
         return list(self._converters)
 
-    def match(self, path: str) -> dict[str, Any] | None:
-        """The converted parameters if ``path`` matches, else None."""
+    def match(self, path: str) -> Mapping[str, Any] | None:
+        """The converted parameters if ``path`` matches, else None.
+
+        A pattern without parameters gives one shared, read-only empty mapping:
+        every connection to it keeps a dict fewer in its scope.
+        """
         found = self._regex.match(path)
         if found is None:
             return None
+        if not self._converters:
+            return _NO_PARAMS
         params = {}
         for name, text in found.groupdict().items():
             try:

@@ -111,7 +111,8 @@ class WebSocket:
         "_decode",
         "_encode",
         "_framework_closed",
-        "_group_queue",
+        "_group_overflow",
+        "_group_queue_size",
         "_headers",
         "_idle_timeout",
         "_max_size",
@@ -171,7 +172,8 @@ class WebSocket:
         self._send_codec = resolve_codec(send_type) if isinstance(send_type, str) else send_type
         self._encode = self._send_codec.encode
         self._plain = _PLAIN_TYPE.get(type(self._send_codec))
-        self._group_queue: tuple[int, Overflow] = (group_queue_size, group_overflow)
+        self._group_queue_size = group_queue_size
+        self._group_overflow: Overflow = group_overflow
         self._outbox: ConnectionOutbox | None = None
         self._caught = caught_close_codes
         self._task_group: TaskGroup | None = None
@@ -271,7 +273,7 @@ class WebSocket:
             if hub is None:
                 raise WebSocketStateError("groups need a connection served by a wsendpoints API")
             outbox = self._outbox = ConnectionOutbox(
-                hub, self, self._send, self._send_codec, *self._group_queue
+                hub, self, self._send, self._send_codec, self._group_queue_size, self._group_overflow
             )
         await outbox.join(group)
 
@@ -363,32 +365,8 @@ class WebSocket:
         except ValueError as exc:
             raise await self._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
 
+    # `WebSocketEndpoint.dispatch` has this method's body inline: keep the two in step.
     __anext__ = receive
-
-    async def _dispatch_messages(self, handler: Callable[[WebSocket, Any], Awaitable[object]]) -> None:
-        """``await handler(self, message)`` for each message, until receiving raises.
-
-        The endpoints' receive loop: `receive` written inline, so that a message
-        costs one coroutine (the handler's) instead of two. Keep in step with `receive`.
-        """
-        receive = self._receive
-        key = self._receive_key
-        decode = self._decode
-        while True:
-            if self._state is not _CONNECTED:
-                self._check_receive()
-            message = await receive()
-            data = message.get(key)
-            if data is None:
-                data = await self._payload(message, self._receive_codec)
-            if len(data) > self._max_size:
-                raise await self._too_big(data)
-            if decode is not None:
-                try:
-                    data = decode(data)
-                except ValueError as exc:
-                    raise await self._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
-            await handler(self, data)
 
     def __aiter__(self) -> WebSocket:
         return self
