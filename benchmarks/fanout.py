@@ -8,6 +8,9 @@ synthetic ASGI receive/send: it joins the group, and its ``send`` notes the time
 message reaches it, which is when the server would write it to the socket. So the
 time covers the whole path: serialising, the backend, the hub's delivery (decode
 once, encode once per codec), each member's queue, and its drain task.
+
+The ``floor`` rows wake as many bare tasks, each making the same stand-in ``send``,
+with no framework at all: what the event loop itself costs for a task per member.
 """
 
 from __future__ import annotations
@@ -105,6 +108,55 @@ async def measure(backend: str, members: int, repeats: int) -> list[float]:
     return times
 
 
+async def measure_floor(members: int, repeats: int) -> list[float]:
+    """Milliseconds to wake ``members`` parked tasks, each making one stand-in ``send``: the floor.
+
+    No framework at all: each task waits on the loop's cheapest wake-up (a bare
+    asyncio future; trio's ``wait_task_rescheduled``) and, woken, awaits the same
+    ``send`` as a member's. Any fan-out that gives each member a task of its own
+    (so that a slow member cannot hold up the others) pays at least this.
+    """
+    from wsendpoints.broadcast._waiters import new_waiter
+
+    current = Arrivals(members)
+    stopping = False
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            current.arrived()
+
+    async def parked(waiter: Any) -> None:
+        while True:
+            await waiter.wait()
+            if stopping:
+                return
+            await send(EVENT)
+
+    times: list[float] = []
+    waiters = [new_waiter() for _ in range(members)]
+    async with anyio.create_task_group() as tg:
+        for waiter in waiters:
+            tg.start_soon(parked, waiter)
+        await anyio.sleep(0.1)  # every task parked
+        for n in range(repeats + 1):
+            current = Arrivals(members)
+            start = perf_counter()
+            for waiter in waiters:
+                waiter.wake()
+            with anyio.fail_after(60):
+                await current.done.wait()
+            if n:
+                times.append((current.last - start) * 1000)
+            await anyio.sleep(0.05)
+        stopping = True
+        for waiter in waiters:
+            waiter.wake()
+    return times
+
+
+EVENT = {"type": "websocket.send", "text": '{"n":0,"text":"hello, everyone"}'}
+
+
 def _run(async_backend: str, coro: Callable[[], Awaitable[list[float]]]) -> list[float]:
     options = {"use_uvloop": True} if async_backend == "uvloop" else {}
     return anyio.run(coro, backend="trio" if async_backend == "trio" else "asyncio", backend_options=options)
@@ -119,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=RESULTS / "fanout.md")
     args = parser.parse_args(argv)
 
-    backends = {"memory": "memory://"}
+    backends = {"floor": "", "memory": "memory://"}
     redis = None
     if args.redis:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -133,9 +185,12 @@ def main(argv: list[str] | None = None) -> None:
         for name, url in backends.items():
             for loop in args.loops:
                 for members in args.members:
-                    times = _run(loop, lambda: measure(url, members, args.repeats))  # noqa: B023
+                    if name == "floor":
+                        times = _run(loop, lambda: measure_floor(members, args.repeats))  # noqa: B023
+                    else:
+                        times = _run(loop, lambda: measure(url, members, args.repeats))  # noqa: B023
                     median = statistics.median(times)
-                    target = TARGETS_MS[name] if members == 10000 else math.nan
+                    target = TARGETS_MS.get(name, math.nan) if members == 10000 else math.nan
                     met = "" if math.isnan(target) else (" yes" if median <= target else " **no**")
                     rows.append(
                         f"| {name} | {loop} | {members:,} | {median:.1f} | {max(times):.1f} |"

@@ -258,6 +258,22 @@ async def test_converted_values_reach_path_params_and_view_arguments(
         assert await client.receive_json() == {"kwargs": expected, "path_params": expected}
 
 
+async def test_a_route_without_parameters_gives_empty_read_only_path_params() -> None:
+    api = API()
+
+    @api.websocket_route("/plain")
+    async def plain(ws: WebSocket) -> None:
+        async with ws:
+            try:
+                ws.scope["path_params"]["injected"] = 1
+            except TypeError:
+                await ws.send(f"read-only {dict(ws.path_params)}")
+
+    for _ in range(2):  # shared by every connection, so the first must not have changed it
+        async with connect(api, "/plain") as client:
+            assert await client.receive_text() == "read-only {}"
+
+
 async def test_query_string_does_not_take_part_in_matching() -> None:
     async with connect(reporting_api("/users/{id:int}"), "/users/5?id=6") as client:
         assert (await client.receive_json())["kwargs"] == {"id": ["int", "5"]}
