@@ -76,14 +76,16 @@ class Echoer(WSListener):  # type: ignore[misc]
                 tally.drained.set()
 
 
-async def connect(url: str, count: int, tally: Tally, codec: str) -> list[Echoer]:
-    """Open ``count`` connections, a batch of handshakes at a time."""
+async def connect(
+    url: str, count: int, tally: Tally, codec: str, echoer: type[Echoer] = Echoer
+) -> list[Echoer]:
+    """Open ``count`` connections, a batch of handshakes at a time, each with an ``echoer``."""
     echoers: list[Echoer] = []
     while len(echoers) < count:
         batch = min(_CONNECT_BATCH, count - len(echoers))
         pairs = await asyncio.gather(
             *(
-                ws_connect(lambda: Echoer(tally, codec), url, websocket_handshake_timeout=10)
+                ws_connect(lambda: echoer(tally, codec), url, websocket_handshake_timeout=10)
                 for _ in range(batch)
             )
         )

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app", required=True)
     parser.add_argument("--codec", required=True)
     parser.add_argument("--candidate", help="path of a wsendpoints copy to serve instead")
+    parser.add_argument(
+        "--ws-ping-interval", type=float, default=20.0, help="uvicorn's keepalive pings, in s (0: none)"
+    )
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -69,21 +72,45 @@ def main(argv: list[str] | None = None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(4096)  # the memory test opens 2,000 connections in bursts
-    config = uvicorn.Config(app, lifespan="auto", log_level="warning", access_log=False, **UVICORN_OPTIONS)
+    config = uvicorn.Config(
+        app,
+        lifespan="auto",
+        log_level="warning",
+        access_log=False,
+        ws_ping_interval=args.ws_ping_interval or None,
+        **UVICORN_OPTIONS,
+    )
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 
 
 class ServerProcess:
-    """``with ServerProcess(app, codec, core=0) as server:`` a running server; stopped and reaped on exit."""
+    """``with ServerProcess(app, codec, core=0) as server:`` a running server; stopped and reaped on exit.
 
-    def __init__(self, app: str, codec: str, core: int | None, candidate: str | None = None) -> None:
-        command = [sys.executable, "-m", "benchmarks.server", "--app", app, "--codec", codec]
+    ``prefix`` runs the server under another program that execs it in the same
+    process (``valgrind --tool=callgrind ...``, ``env VAR=...``); ``options`` are
+    more options of `main`; ``start_timeout`` bounds the wait for its port (a
+    server under valgrind starts slowly).
+    """
+
+    def __init__(
+        self,
+        app: str,
+        codec: str,
+        core: int | None,
+        candidate: str | None = None,
+        prefix: Sequence[str] = (),
+        options: Sequence[str] = (),
+        start_timeout: float = 30,
+    ) -> None:
+        command = [*prefix, sys.executable, "-m", "benchmarks.server", "--app", app, "--codec", codec]
         if candidate:
             command += ["--candidate", candidate]
+        command += options
         if core is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(core), *command]  # taskset execs: same pid
         self._command = command
+        self._start_timeout = start_timeout
         self._proc: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -91,7 +118,7 @@ class ServerProcess:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self._proc = subprocess.Popen(self._command, cwd=root, stdout=subprocess.PIPE, text=True)
         try:
-            self.port = self._read_port(timeout=30)
+            self.port = self._read_port(timeout=self._start_timeout)
             self.process = psutil.Process(self._proc.pid)
         except BaseException:
             self.stop()
