@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import anyio.lowlevel
@@ -210,3 +211,12 @@ def test_leaving_the_sync_block_closes_with_1000_and_waits_for_the_app(backend: 
     with TestClient(recording_api(codes), backend=backend).websocket_connect("/") as ws:
         ws.send_text("hi")
     assert codes == [1000]
+
+
+async def test_a_finished_connection_leaves_nothing_to_warn_about(recwarn: pytest.WarningsRecorder) -> None:
+    async with connect(make_api(), "/echo") as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+    del ws
+    gc.collect()
+    assert [str(w.message) for w in recwarn] == []

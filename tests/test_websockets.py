@@ -6,10 +6,12 @@ client; the view writes what it observed into a list the test then checks.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import msgpack
 import pytest
 
@@ -435,6 +437,37 @@ async def test_async_for_behaves_like_the_while_true_receive_loop(
     assert got == [{"n": 1}, [2]]
     assert isinstance(ended[0], WebSocketDisconnect)
     assert ended[0].code == code
+
+
+async def test_breaking_out_of_async_for_loses_no_message_and_warns_of_nothing(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    got: list[Any] = []
+
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            async for message in ws:
+                got.append(message)
+                if message == "second":
+                    break
+            got.append(await ws.receive())  # the message after the break, not one skipped
+            async for message in ws:  # a second loop goes on where the first stopped
+                got.append(message)
+                break
+            await ws.send("done")
+        # The connection ends with the loop left at a `break`.
+
+    async with connect(api_for(view)) as client:
+        for text in ("first", "second", "third", "fourth"):
+            await client.send_text(text)
+        assert await client.receive_text() == "done"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert closed.value.code == 1000
+    assert got == ["first", "second", "third", "fourth"]
+    await anyio.sleep(0.01)  # an abandoned loop would be finalised by the event loop meanwhile
+    gc.collect()
+    assert [str(w.message) for w in recwarn] == []
 
 
 # -- views of the scope --------------------------------------------------------------------------

@@ -86,7 +86,12 @@ class _AppRunner:
     async def _stop(self) -> None:
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
-        await self._task_group.__aexit__(None, None, None)
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        finally:
+            # Unclosed streams warn when collected (ResourceWarning).
+            for stream in (self._to_app, self._app_inbox, self._to_client, self._client_inbox):
+                stream.close()
 
     async def _run_app(self) -> None:
         try:
