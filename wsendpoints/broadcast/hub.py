@@ -109,6 +109,21 @@ class _Queue:
 class ConnectionOutbox:
     """A connection's group membership and its queue of outgoing group messages."""
 
+    # A fan-out reads each member's outbox once per message: no instance dict to go through.
+    __slots__ = (
+        "_closing",
+        "_codec",
+        "_codec_key",
+        "_draining",
+        "_ended",
+        "_hub",
+        "_queue",
+        "_send",
+        "_ws",
+        "groups",
+        "token",
+    )
+
     def __init__(
         self,
         hub: Broadcast,
