@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import msgpack
 import orjson
@@ -33,7 +33,10 @@ import ujson
 
 from .payloads import PAYLOADS
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+if TYPE_CHECKING:
+    import wsendpoints
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Coroutine[Any, Any, None]]
 
 PEERS = ("starlette", "fastapi", "litestar")
 WSE = ("wse-endpoint", "wse-view")
@@ -60,7 +63,9 @@ def floor(app: str, codec: str) -> str:
 def build(app: str, codec: str, wse: ModuleType | None = None) -> ASGIApp:
     """A fresh ASGI application ``app`` echoing ``codec`` messages at ``/ws``."""
     if wse is None:
-        import wsendpoints as wse
+        import wsendpoints
+
+        wse = wsendpoints
     base, _, variant = app.partition("+")
     if base == "raw":
         return _raw(codec, variant)
@@ -225,7 +230,8 @@ def _wse_endpoint(wse: ModuleType, value_type: Any) -> ASGIApp:
 
 
 def _wse_view(wse: ModuleType, value_type: Any) -> ASGIApp:
-    api = wse.API()
+    # A candidate copy's API has the installed one's interface.
+    api = cast("wsendpoints.API", wse.API())
 
     @api.websocket_route("/ws", value_type=value_type)
     async def echo(ws: Any) -> None:
@@ -233,7 +239,7 @@ def _wse_view(wse: ModuleType, value_type: Any) -> ASGIApp:
             async for message in ws:
                 await ws.send(message)
 
-    return api  # type: ignore[no-any-return]
+    return api
 
 
 # -- peers ---------------------------------------------------------------------------
@@ -244,8 +250,15 @@ def _starlette(codec: str) -> ASGIApp:
     from starlette.endpoints import WebSocketEndpoint
     from starlette.routing import WebSocketRoute
 
+    encodings: dict[str, Literal["text", "bytes", "json"]] = {
+        "text": "text",
+        "bytes": "bytes",
+        "json": "json",
+        "msgpack": "bytes",
+    }
+
     class Echo(WebSocketEndpoint):
-        encoding = {"text": "text", "bytes": "bytes", "json": "json", "msgpack": "bytes"}[codec]
+        encoding = encodings[codec]
 
         async def on_receive(self, websocket: Any, data: Any) -> None:
             if codec == "text":
@@ -311,31 +324,31 @@ def _litestar(codec: str) -> ASGIApp:
     from litestar import Litestar
     from litestar.handlers import WebsocketListener
 
-    mode = "text" if PAYLOADS[codec][0] == "text" else "binary"
+    mode: Literal["text", "binary"] = "text" if PAYLOADS[codec][0] == "text" else "binary"
 
     # Litestar reads the annotations to pick its decoding, so each codec gets its class.
-    class EchoText(WebsocketListener):
+    class EchoText(WebsocketListener):  # type: ignore[misc]
         path = "/ws"
         receive_mode = send_mode = mode
 
         async def on_receive(self, data: str) -> str:
             return data
 
-    class EchoBytes(WebsocketListener):
+    class EchoBytes(WebsocketListener):  # type: ignore[misc]
         path = "/ws"
         receive_mode = send_mode = mode
 
         async def on_receive(self, data: bytes) -> bytes:
             return data
 
-    class EchoJSON(WebsocketListener):
+    class EchoJSON(WebsocketListener):  # type: ignore[misc]
         path = "/ws"
         receive_mode = send_mode = mode
 
         async def on_receive(self, data: dict) -> dict:  # type: ignore[type-arg]
             return data
 
-    class EchoMsgPack(WebsocketListener):
+    class EchoMsgPack(WebsocketListener):  # type: ignore[misc]
         path = "/ws"
         receive_mode = send_mode = mode
 
@@ -343,4 +356,4 @@ def _litestar(codec: str) -> ASGIApp:
             return msgpack.packb(msgpack.unpackb(data))  # type: ignore[no-any-return]
 
     listener = {"text": EchoText, "bytes": EchoBytes, "json": EchoJSON, "msgpack": EchoMsgPack}[codec]
-    return Litestar(route_handlers=[listener], logging_config=None)
+    return cast(ASGIApp, Litestar(route_handlers=[listener], logging_config=None))

@@ -19,7 +19,7 @@ import argparse
 import math
 import statistics
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -64,7 +64,9 @@ def _scope() -> dict[str, Any]:
     return {"type": "websocket", "path": "/member", "headers": [], "query_string": b"", "subprotocols": []}
 
 
-async def _member(api: API, send: Callable[[dict[str, Any]], Awaitable[None]], stop: anyio.Event) -> None:
+async def _member(
+    api: API, send: Callable[[MutableMapping[str, Any]], Awaitable[None]], stop: anyio.Event
+) -> None:
     connected = False
 
     async def receive() -> dict[str, Any]:
@@ -86,7 +88,7 @@ async def measure(backend: str, members: int, repeats: int) -> list[float]:
     stop = anyio.Event()
     current = Arrivals(members)
 
-    async def send(message: dict[str, Any]) -> None:  # the floor's, to the letter
+    async def send(message: MutableMapping[str, Any]) -> None:  # the floor's, to the letter
         if message["type"] == "websocket.send":
             current.arrived()
 
@@ -122,7 +124,7 @@ async def measure_floor(members: int, repeats: int) -> list[float]:
     current = Arrivals(members)
     stopping = False
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "websocket.send":
             current.arrived()
 

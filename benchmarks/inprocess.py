@@ -112,7 +112,7 @@ def _suspender(backend: str) -> Callable[[], Any]:
     if backend == "trio":
         import trio
 
-        return trio.lowlevel.cancel_shielded_checkpoint  # type: ignore[no-any-return]
+        return trio.lowlevel.cancel_shielded_checkpoint
     return _asyncio_yield
 
 

@@ -6,7 +6,7 @@ key of ``websocket.receive``/``websocket.send``) and the payload sent in it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import ujson
@@ -42,5 +42,6 @@ def same_message(codec: str, sent: str | bytes, echoed: Any) -> bool:
     if codec == "json":
         return bool(ujson.loads(echoed) == ujson.loads(sent))
     if codec == "msgpack":
-        return bool(msgpack.unpackb(echoed) == msgpack.unpackb(sent))
+        # msgpack payloads are bytes, on both sides (their types are the same, checked above).
+        return bool(msgpack.unpackb(cast(bytes, echoed)) == msgpack.unpackb(cast(bytes, sent)))
     return bool(echoed == sent)

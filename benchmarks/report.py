@@ -7,7 +7,7 @@ ASGI with the same codec library (see `benchmarks.apps.floor`).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import inprocess, loopback, memory
@@ -79,7 +79,7 @@ def inprocess_tables(results: list[inprocess.Result]) -> list[str]:
 def inprocess_targets(results: list[inprocess.Result]) -> list[list[str]]:
     found = inprocess.by_key(results)
     rows = []
-    checks = [
+    checks: list[tuple[str, str, str, str, Callable[[float, float], bool], str]] = [
         ("text", "raw", "added over raw", "≤ 0.40 µs", lambda app, base: app - base <= TEXT_ADDED, "delta"),
         ("json", "raw+ujson", "added over raw+ujson", "≤ 0.40 µs", lambda a, b: a - b <= JSON_ADDED, "delta"),
         (

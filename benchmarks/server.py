@@ -21,10 +21,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Any
 
 import psutil
 
-UVICORN_OPTIONS = {"loop": "uvloop", "http": "httptools", "ws": "websockets-sansio"}
+UVICORN_OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "ws": "websockets-sansio"}
 SERVER_CORE, CLIENT_CORE = 0, 1
 
 

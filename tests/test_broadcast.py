@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import anyio.lowlevel
@@ -45,7 +45,7 @@ QUEUE = 10
 class Listener(WebSocketEndpoint):
     """Joins the group its path names, and says so with ``{"groups": [...]}``."""
 
-    value_type = "json"
+    value_type: ClassVar[str | Codec | None] = "json"
 
     async def on_connect(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -230,7 +230,7 @@ class CountingCodec:
 
     def encode(self, value: Any) -> str:
         self.encodes += 1
-        return ujson.dumps(value)  # type: ignore[no-any-return]
+        return ujson.dumps(value)
 
 
 async def test_a_message_is_encoded_once_per_codec_not_once_per_member() -> None:
@@ -270,7 +270,7 @@ class DataclassCodec:
         return ujson.loads(data)
 
     def encode(self, value: Any) -> str:
-        return ujson.dumps(value, indent=self.indent)  # type: ignore[no-any-return]
+        return ujson.dumps(value, indent=self.indent)
 
 
 async def test_a_codec_that_is_not_hashable_can_send_group_messages() -> None:
@@ -706,7 +706,7 @@ async def test_a_slow_member_gets_its_policy_and_never_delays_the_others(
         assert warnings == [WARNINGS[policy]], "one warning, on the first message that did not fit"
 
         app.release()
-        received = []
+        received: list[Any] = []
         if policy == "close":
             received, code = await read_until_closed(slow)
             assert code == 1008

@@ -15,6 +15,7 @@ from wsendpoints.codecs import (
     AutoCodec,
     BytesCodec,
     Codec,
+    Frame,
     JSONCodec,
     MsgPackCodec,
     TextCodec,
@@ -315,7 +316,7 @@ def test_a_route_with_an_unknown_codec_is_refused_at_registration() -> None:
 class UpperCodec:
     """Text frames, upper-cased on the way in and lower-cased on the way out."""
 
-    frame = "text"
+    frame: Frame = "text"
 
     def decode(self, data: str) -> str:
         return data.upper()
@@ -329,7 +330,7 @@ class UpperCodec:
 class CSVCodec:
     """One CSV row per binary frame: a list of fields."""
 
-    frame = "bytes"
+    frame: Frame = "bytes"
 
     def decode(self, data: bytes) -> list[str]:
         text = data.decode()  # UnicodeDecodeError is a ValueError: a bad payload

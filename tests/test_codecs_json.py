@@ -27,7 +27,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from wsendpoints.codecs import JSONCodec, ORJSONCodec, UJSONCodec, resolve_codec
+from wsendpoints.codecs import Codec, JSONCodec, ORJSONCodec, UJSONCodec, resolve_codec
 
 HAVE_ORJSON = importlib.util.find_spec("orjson") is not None
 needs_orjson = pytest.mark.skipif(not HAVE_ORJSON, reason="the fast extra (orjson) is not installed")
@@ -90,17 +90,17 @@ class FloatSub(float):
     pass
 
 
-class DictSub(dict):
+class DictSub(dict[Any, Any]):
     def items(self) -> Any:
         return [("not", "this")]
 
 
-class ListSub(list):
+class ListSub(list[Any]):
     def __iter__(self) -> Any:
         return iter(["not this"])
 
 
-class TupleSub(tuple):
+class TupleSub(tuple[Any, ...]):
     pass
 
 
@@ -403,7 +403,7 @@ def test_any_value_is_sent_the_same_or_refused_the_same(value: Any) -> None:
 @PROPERTY
 @given(json_values)
 def test_what_either_codec_sends_either_codec_reads_back(value: Any) -> None:
-    codecs = [UJSONCodec(), ORJSONCodec()]
+    codecs: list[Codec] = [UJSONCodec(), ORJSONCodec()]
     results = {repr(reader.decode(writer.encode(value))) for writer in codecs for reader in codecs}
     assert results == {repr(value)}
 

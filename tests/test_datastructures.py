@@ -160,7 +160,8 @@ def test_address_unpacks_and_compares_like_the_scope_tuple() -> None:
     host, port = Address("::1", 8000)
     assert (host, port) == ("::1", 8000)
     assert Address("::1", 8000) == ("::1", 8000)
-    assert Address(*["10.0.0.1", 1]) == Address(host="10.0.0.1", port=1)
+    values: list[Any] = ["10.0.0.1", 1]
+    assert Address(*values) == Address(host="10.0.0.1", port=1)
 
 
 def test_address_is_immutable() -> None:

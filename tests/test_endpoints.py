@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
@@ -358,9 +359,9 @@ async def test_cancelled_connection_closes_with_1001_and_still_runs_on_disconnec
             codes.append(close_code)
 
     to_app, app_inbox = anyio.create_memory_object_stream[dict[str, Any]](10)
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     async def serve_connection() -> None:
@@ -389,7 +390,7 @@ async def test_system_exit_in_a_hook_is_not_swallowed() -> None:
             codes.append(close_code)
 
     inbox = [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "bye"}]
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         if inbox:
@@ -397,7 +398,7 @@ async def test_system_exit_in_a_hook_is_not_swallowed() -> None:
         await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     # SystemExit and KeyboardInterrupt are not errors to report with 1011: the process
@@ -479,7 +480,9 @@ async def test_endpoint_class_mounted_in_starlette_with_the_async_client() -> No
         assert await ws.receive_text() == "HELLO"
 
 
-def test_endpoint_class_mounted_in_starlette_with_starlettes_test_client(backend: str) -> None:
+def test_endpoint_class_mounted_in_starlette_with_starlettes_test_client(
+    backend: Literal["asyncio", "trio"],
+) -> None:
     with warnings.catch_warnings():
         # Starlette 1.x asks for httpx2 at import; the httpx the dev extra installs still works.
         warnings.simplefilter("ignore", UserWarning)

@@ -11,8 +11,9 @@ import contextlib
 import logging
 import re
 import uuid
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
@@ -27,7 +28,7 @@ from wsendpoints.routing import Route
 
 pytestmark = pytest.mark.anyio
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 
 # Function-scoped fixtures (the anyio_backend name, conftest's log capture) are shared between the
 # examples of a test, which is harmless here.
@@ -41,7 +42,8 @@ BINARY_CODECS = ["bytes", "auto", "msgpack"]
 # -- codecs -----------------------------------------------------------------------------------------
 
 # Strings a WebSocket text frame can carry: UTF-8, so no lone surrogates.
-texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+texts = st.text(st.characters(exclude_categories=SURROGATES), max_size=30)
 integers = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 json_values = st.recursive(
     st.none() | st.booleans() | integers | st.floats(allow_nan=False, allow_infinity=False) | texts,

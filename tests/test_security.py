@@ -11,7 +11,7 @@ import functools
 import logging
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -24,6 +24,7 @@ from starlette.routing import Route as StarletteRoute
 
 from examples.auth_middleware import BearerAuthMiddleware
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
+from wsendpoints.applications import Middleware
 from wsendpoints.exceptions import AuthenticationFailed, ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect, lifespan
 
@@ -309,7 +310,7 @@ class TokenEndpoint(Recorder):
 
 
 async def test_what_authenticate_returns_is_ws_user_in_every_hook() -> None:
-    endpoint = type("Tokens", (TokenEndpoint,), {"calls": []})
+    endpoint: type[TokenEndpoint] = type("Tokens", (TokenEndpoint,), {"calls": []})
     async with connect(served(endpoint), headers={"authorization": "Token sesame"}) as ws:
         assert await ws.receive_text() == "on_connect: alice"
         await ws.send_text("hi")
@@ -331,7 +332,7 @@ async def test_without_an_authenticate_override_the_user_is_none() -> None:
 async def test_authentication_failed_refuses_with_its_status_and_body(
     authorization: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoint = type("Tokens", (TokenEndpoint,), {"calls": []})
+    endpoint: type[TokenEndpoint] = type("Tokens", (TokenEndpoint,), {"calls": []})
     api = served(endpoint)
     headers = {"authorization": authorization} if authorization else {}
     with pytest.raises(HandshakeRejected) as rejected:
@@ -357,7 +358,7 @@ async def test_authentication_failed_sends_its_headers() -> None:
 
 
 async def test_authentication_failed_closes_before_accept_without_the_http_response_extension() -> None:
-    endpoint = type("Tokens", (TokenEndpoint,), {"calls": []})
+    endpoint: type[TokenEndpoint] = type("Tokens", (TokenEndpoint,), {"calls": []})
     sent = await handshake(served(endpoint), http_response=False)
     # The server turns a close before accept into HTTP 403.
     assert [m["type"] for m in sent] == ["websocket.close"]
@@ -476,7 +477,7 @@ def test_a_sync_authenticate_method_is_refused_when_the_class_is_defined() -> No
     with pytest.raises(ConfigurationError, match="async def"):
 
         class Sync(Echo):
-            def authenticate(self, ws: WebSocket) -> Any:  # type: ignore[override]
+            def authenticate(self, ws: WebSocket) -> Any:
                 return "alice"
 
 
@@ -816,7 +817,9 @@ def authenticated_api() -> API:
             await ws.accept()
             await ws.send(f"user {ws.scope['user']}")
 
-    api = API(middleware=[functools.partial(BearerAuthMiddleware, tokens=TOKENS)])
+    # The example annotates its scope as a dict; the API hands middleware a MutableMapping.
+    auth = cast(Middleware, functools.partial(BearerAuthMiddleware, tokens=TOKENS))
+    api = API(middleware=[auth])
     api.add_websocket("/ws", Me)
     api.mount("/starlette", Starlette(routes=[StarletteRoute("/me", me)]))
     return api

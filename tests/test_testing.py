@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio.lowlevel
@@ -12,7 +13,7 @@ from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.exceptions import HandshakeRejected, ReceiveTimeout
 from wsendpoints.testing import TestClient, connect
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 
 
 def make_api() -> API:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -67,8 +68,9 @@ def test_unknown_type_name_is_refused_at_registration(option: str) -> None:
     async def view(ws: WebSocket) -> None:
         pass
 
+    options: dict[str, Any] = {option: "yaml"}
     with pytest.raises(ConfigurationError, match="unknown message type 'yaml'"):
-        api.websocket_route("/", **{option: "yaml"})(view)
+        api.websocket_route("/", **options)(view)
     assert api.routes == []
 
 
@@ -170,7 +172,7 @@ async def test_exception_before_accepting_closes_when_the_server_cannot_send_htt
         raise RuntimeError("boom before accept")
 
     inbox = [{"type": "websocket.connect"}]
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         if inbox:
@@ -178,7 +180,7 @@ async def test_exception_before_accepting_closes_when_the_server_cannot_send_htt
         await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     # No websocket.http.response extension: closing before accept is the only refusal left.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
@@ -265,7 +265,7 @@ async def test_msgpack_goes_out_as_binary(use_codec: bool) -> None:
 
 
 async def test_receive_event_and_send_event_exchange_raw_asgi_events() -> None:
-    events: list[dict[str, Any]] = []
+    events: list[MutableMapping[str, Any]] = []
 
     async def view(ws: WebSocket) -> None:
         await ws.accept()
@@ -517,7 +517,7 @@ async def noop_receive() -> dict[str, Any]:
     raise AssertionError("these tests never receive")
 
 
-async def noop_send(message: dict[str, Any]) -> None:
+async def noop_send(message: MutableMapping[str, Any]) -> None:
     raise AssertionError("these tests never send")
 
 

@@ -7,10 +7,11 @@ without one would show a bare signature: every one must have a summary line.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import re
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import griffe
 import pytest
@@ -81,7 +82,8 @@ def test_every_public_name_has_a_one_line_summary(name: str) -> None:
 
 def test_every_command_line_option_is_documented() -> None:
     page = (REFERENCE / "serving.md").read_text()
-    run = _parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    commands = cast(argparse._ArgumentGroup, _parser()._subparsers)
+    run = cast("dict[str, argparse.ArgumentParser]", commands._group_actions[0].choices)["run"]
     options = [flag for action in run._actions for flag in action.option_strings if flag.startswith("--")]
     assert "--port" in options
     missing = [flag for flag in options if flag != "--help" and f"`{flag}`" not in page]

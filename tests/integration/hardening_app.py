@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -41,7 +42,7 @@ class Limited(Echo):
     max_message_rate = 50
 
 
-async def stats(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def stats(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     tasks = anyio.get_running_tasks()

@@ -127,6 +127,7 @@ async def echo_works(url: str) -> None:
 async def settled(running: Running, timeout: float = SETTLE_TIMEOUT) -> dict[str, int]:
     """Wait until the server tracks no connection; then every on_connect had its on_disconnect."""
     http_url = running.url.replace("ws://", "http://") + "/stats"
+    stats: dict[str, int]
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         with anyio.move_on_after(timeout):
             while True:
