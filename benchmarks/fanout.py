@@ -49,6 +49,9 @@ class Arrivals:
 
     def __init__(self, expected: int) -> None:
         self.expected = expected
+        self.next_round()
+
+    def next_round(self) -> None:
         self.count = 0
         self.last = 0.0
         self.done = anyio.Event()
@@ -60,13 +63,24 @@ class Arrivals:
             self.done.set()
 
 
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def stand_in_send(arrivals: Arrivals) -> Send:
+    """The server's ``send`` as members and floor tasks alike call it: it notes the arrival."""
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            arrivals.arrived()
+
+    return send
+
+
 def _scope() -> dict[str, Any]:
     return {"type": "websocket", "path": "/member", "headers": [], "query_string": b"", "subprotocols": []}
 
 
-async def _member(
-    api: API, send: Callable[[MutableMapping[str, Any]], Awaitable[None]], stop: anyio.Event
-) -> None:
+async def _member(api: API, send: Send, stop: anyio.Event) -> None:
     connected = False
 
     async def receive() -> dict[str, Any]:
@@ -87,11 +101,7 @@ async def measure(backend: str, members: int, repeats: int) -> list[float]:
     api.add_websocket("/member", type("Member", (Member,), {"joined": staticmethod(ready.arrived)}))
     stop = anyio.Event()
     current = Arrivals(members)
-
-    async def send(message: MutableMapping[str, Any]) -> None:  # the floor's, to the letter
-        if message["type"] == "websocket.send":
-            current.arrived()
-
+    send = stand_in_send(current)
     times: list[float] = []
     async with lifespan(api, timeout=60), anyio.create_task_group() as tg:
         for _ in range(members):
@@ -99,7 +109,7 @@ async def measure(backend: str, members: int, repeats: int) -> list[float]:
         with anyio.fail_after(60):
             await ready.done.wait()
         for n in range(repeats + 1):  # the first round warms up
-            current = Arrivals(members)
+            current.next_round()
             start = perf_counter()
             await api.publish(GROUP, {"n": n, "text": "hello, everyone"})
             with anyio.fail_after(60):
@@ -122,11 +132,8 @@ async def measure_floor(members: int, repeats: int) -> list[float]:
     from wsendpoints.broadcast._waiters import new_waiter
 
     current = Arrivals(members)
+    send = stand_in_send(current)
     stopping = False
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "websocket.send":
-            current.arrived()
 
     async def parked(waiter: Any) -> None:
         while True:
@@ -142,7 +149,7 @@ async def measure_floor(members: int, repeats: int) -> list[float]:
             tg.start_soon(parked, waiter)
         await anyio.sleep(0.1)  # every task parked
         for n in range(repeats + 1):
-            current = Arrivals(members)
+            current.next_round()
             start = perf_counter()
             for waiter in waiters:
                 waiter.wake()
