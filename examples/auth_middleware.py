@@ -38,8 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wsendpoints import API, WebSocket, WebSocketEndpoint
-
-Scope = dict[str, Any]
+from wsendpoints.types import ASGIApp, Receive, Scope, Send
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
 """token -> user; a real app asks its session store or verifies a signed token."""
@@ -48,12 +47,12 @@ TOKENS = {"alice-token": "alice", "bob-token": "bob"}
 class BearerAuthMiddleware:
     """Let through requests whose ``Authorization: Bearer <token>`` names a user; refuse the others."""
 
-    def __init__(self, app: Any, tokens: Mapping[str, str], realm: str = "wsendpoints") -> None:
+    def __init__(self, app: ASGIApp, tokens: Mapping[str, str], realm: str = "wsendpoints") -> None:
         self.app = app
         self.tokens = tokens
         self.challenge = f'Bearer realm="{realm}"'.encode("latin-1")
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)  # lifespan: nothing to authenticate
             return
@@ -73,7 +72,7 @@ class BearerAuthMiddleware:
                     return self.tokens.get(token.strip())
         return None
 
-    async def refuse_handshake(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def refuse_handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The server's 'websocket.connect' comes first; a client that left already needs no answer.
         if (await receive())["type"] != "websocket.connect":
             return
@@ -83,7 +82,7 @@ class BearerAuthMiddleware:
             # Closing before accepting: the server answers the handshake with 403.
             await send({"type": "websocket.close", "code": 1008})
 
-    async def refuse(self, send: Any, prefix: str) -> None:
+    async def refuse(self, send: Send, prefix: str) -> None:
         body = b"401 Unauthorized: send 'Authorization: Bearer <token>'"
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -113,7 +112,7 @@ class WhoAmI(WebSocketEndpoint):
         await ws.send(f"{ws.user} said: {message}")
 
 
-async def me(scope: Scope, receive: Any, send: Any) -> None:
+async def me(scope: Scope, receive: Receive, send: Send) -> None:
     """A plain ASGI HTTP app, mounted at /api: it answers with the user the middleware found."""
     body = json.dumps({"user": scope["user"], "path": scope["path"]}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsendpoints import API, WebSocket, WebSocketEndpoint
+from wsendpoints.types import Receive, Scope, Send
 
 api = API()
 
@@ -93,7 +94,7 @@ document.getElementById("form").onsubmit = (event) => {
 """
 
 
-async def homepage(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def homepage(scope: Scope, receive: Receive, send: Send) -> None:
     """A raw ASGI app: the page at ``/``, 404 for any other HTTP path."""
     found = scope["path"] == "/"
     body = PAGE if found else b"Not Found"

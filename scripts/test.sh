@@ -11,7 +11,7 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy wsendpoints tests benchmarks
+.venv/bin/mypy wsendpoints tests benchmarks examples
 # The docs site, strictly (a broken link or reference fails), into a folder thrown away after.
 site="$(mktemp -d)"
 trap 'rm -rf "$site"' EXIT

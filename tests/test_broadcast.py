@@ -36,7 +36,7 @@ from wsendpoints.broadcast import OVERFLOW_POLICIES, Overflow
 from wsendpoints.codecs import Codec, Frame
 from wsendpoints.exceptions import BroadcastError, ConfigurationError, WebSocketStateError
 from wsendpoints.testing import ClientWebSocket, connect, lifespan
-from wsendpoints.websockets import Message, Receive, Scope, Send
+from wsendpoints.types import Message, Receive, Scope, Send
 
 TIMEOUT = 5.0
 QUEUE = 10

@@ -11,7 +11,7 @@ import functools
 import logging
 import math
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -24,7 +24,6 @@ from starlette.routing import Route as StarletteRoute
 
 from examples.auth_middleware import BearerAuthMiddleware
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
-from wsendpoints.applications import Middleware
 from wsendpoints.exceptions import AuthenticationFailed, ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect, lifespan
 
@@ -817,9 +816,7 @@ def authenticated_api() -> API:
             await ws.accept()
             await ws.send(f"user {ws.scope['user']}")
 
-    # The example annotates its scope as a dict; the API hands middleware a MutableMapping.
-    auth = cast(Middleware, functools.partial(BearerAuthMiddleware, tokens=TOKENS))
-    api = API(middleware=[auth])
+    api = API(middleware=[functools.partial(BearerAuthMiddleware, tokens=TOKENS)])
     api.add_websocket("/ws", Me)
     api.mount("/starlette", Starlette(routes=[StarletteRoute("/me", me)]))
     return api

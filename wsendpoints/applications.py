@@ -17,11 +17,12 @@ from .broadcast import Broadcast, BroadcastBackend, Overflow
 from .codecs import Codec
 from .endpoints import WebSocketEndpoint
 from .exceptions import CloseCode, ConfigurationError
-from .routing import ASGIApp, Mount, Route
+from .routing import Mount, Route
 from .security import OriginPolicy
 from .serving import ServerOptions, serve
+from .types import ASGIApp, Middleware, Receive, Scope, Send
 from .views import FunctionView
-from .websockets import Receive, Scope, Send, WebSocket
+from .websockets import WebSocket
 
 if TYPE_CHECKING:
     from ._dispatch import serving
@@ -77,9 +78,6 @@ class RouteOptions(TypedDict, total=False):
     authenticate: Callable[[WebSocket], Awaitable[Any]]
     max_message_size: int | None
     max_message_rate: float | None
-
-
-Middleware = Callable[[ASGIApp], ASGIApp]
 
 
 class API:

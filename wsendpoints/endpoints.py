@@ -13,15 +13,8 @@ from ._dispatch import authenticate, serving
 from .broadcast.hub import Overflow
 from .codecs import Codec
 from .exceptions import CloseCode, ConfigurationError
-from .websockets import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    ConnectionState,
-    Receive,
-    Scope,
-    Send,
-    WebSocket,
-    connection_options,
-)
+from .types import Receive, Scope, Send
+from .websockets import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, WebSocket, connection_options
 
 __all__ = ["WebSocketEndpoint"]
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from .exceptions import ConfigurationError
 from .security import origin_policy
+from .types import ASGIApp
 
 __all__ = [
     "Converter",
@@ -29,8 +30,6 @@ __all__ = [
     "Route",
     "register_converter",
 ]
-
-ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 
 class Converter(Protocol):

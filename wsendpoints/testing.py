@@ -43,8 +43,7 @@ from .exceptions import (
     WebSocketDisconnect,
     WebSocketStateError,
 )
-from .routing import ASGIApp
-from .websockets import Message
+from .types import ASGIApp, Message
 
 __all__ = ["DEFAULT_TIMEOUT", "ClientWebSocket", "SyncClientWebSocket", "TestClient", "connect", "lifespan"]
 

@@ -10,15 +10,8 @@ from ._dispatch import authenticate, serving
 from .broadcast.hub import Overflow
 from .codecs import Codec
 from .exceptions import ConfigurationError
-from .websockets import (
-    ALL_CODES,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    Receive,
-    Scope,
-    Send,
-    WebSocket,
-    connection_options,
-)
+from .types import Receive, Scope, Send
+from .websockets import ALL_CODES, DEFAULT_MAX_MESSAGE_SIZE, WebSocket, connection_options
 
 __all__ = ["FunctionView", "View"]
 

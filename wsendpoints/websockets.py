@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, MutableMapping
+from collections.abc import Container, Iterable, Mapping
 from enum import Enum
 from http import HTTPStatus
 from types import MappingProxyType, SimpleNamespace, TracebackType
@@ -27,6 +27,7 @@ import anyio
 from .codecs import AutoCodec, BytesCodec, Codec, TextCodec, resolve_codec
 from .datastructures import Address, Headers, QueryParams
 from .exceptions import CloseCode, ConfigurationError, WebSocketDisconnect, WebSocketStateError
+from .types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -34,11 +35,6 @@ if TYPE_CHECKING:
     from .broadcast.hub import ConnectionOutbox, Overflow
 
 __all__ = ["ALL_CODES", "ConnectionState", "WebSocket"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("wsendpoints")
 

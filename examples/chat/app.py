@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wsendpoints import API, CloseCode, WebSocket, WebSocketEndpoint
+from wsendpoints.types import Receive, Scope, Send
 
 __all__ = ["ChatRoom", "api"]
 
@@ -84,7 +85,7 @@ class ChatRoom(WebSocketEndpoint):
 PAGE = (Path(__file__).parent / "index.html").read_bytes()
 
 
-async def page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def page(scope: Scope, receive: Receive, send: Send) -> None:
     """A raw ASGI app: the chat page at ``/``, 404 for any other HTTP path."""
     found = scope["path"] == "/"
     body = PAGE if found else b"Not Found"

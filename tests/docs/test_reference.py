@@ -29,6 +29,7 @@ PUBLIC_MODULES = [
     "wsendpoints.codecs",
     "wsendpoints.routing",
     "wsendpoints.security",
+    "wsendpoints.types",
 ]
 EXTRA = ["wsendpoints.applications.RouteOptions"]
 

@@ -33,7 +33,8 @@ from ._waiters import Waiter, new_waiter
 from .base import BroadcastBackend, backend_from_url
 
 if TYPE_CHECKING:
-    from ..websockets import Message, Send, WebSocket
+    from ..types import Message, Send
+    from ..websockets import WebSocket
 
 __all__ = ["OVERFLOW_POLICIES", "Broadcast", "ConnectionOutbox", "Overflow", "Subscription"]
 
