@@ -124,23 +124,22 @@ async def measure(backend: str, members: int, repeats: int) -> list[float]:
 async def measure_floor(members: int, repeats: int) -> list[float]:
     """Milliseconds to wake ``members`` parked tasks, each making one stand-in ``send``: the floor.
 
-    No framework at all: each task waits on the loop's cheapest wake-up (a bare
-    asyncio future; trio's ``wait_task_rescheduled``) and, woken, awaits the same
-    ``send`` as a member's. Any fan-out that gives each member a task of its own
+    No framework at all: each task parks on the loop's cheapest wake-up (a bare
+    asyncio future; trio's ``wait_task_rescheduled``), which hands it the event,
+    and awaits the same ``send`` as a member's. Any fan-out that gives each member a task of its own
     (so that a slow member cannot hold up the others) pays at least this.
     """
     from wsendpoints.broadcast._waiters import new_waiter
 
     current = Arrivals(members)
     send = stand_in_send(current)
-    stopping = False
 
     async def parked(waiter: Any) -> None:
         while True:
-            await waiter.wait()
-            if stopping:
+            event = await waiter.wait()
+            if event is None:
                 return
-            await send(EVENT)
+            await send(event)
 
     times: list[float] = []
     waiters = [new_waiter() for _ in range(members)]
@@ -152,15 +151,14 @@ async def measure_floor(members: int, repeats: int) -> list[float]:
             current.next_round()
             start = perf_counter()
             for waiter in waiters:
-                waiter.wake()
+                waiter.wake(EVENT)
             with anyio.fail_after(60):
                 await current.done.wait()
             if n:
                 times.append((current.last - start) * 1000)
             await anyio.sleep(0.05)
-        stopping = True
         for waiter in waiters:
-            waiter.wake()
+            waiter.wake(None)
     return times
 
 

@@ -19,6 +19,7 @@ The real thing, a client that never reads behind a real server, is in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -32,7 +33,8 @@ import pytest
 import ujson
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
-from wsendpoints.broadcast import OVERFLOW_POLICIES, Overflow
+from wsendpoints.broadcast import OVERFLOW_POLICIES, BroadcastBackend, Overflow
+from wsendpoints.broadcast.base import Deliver
 from wsendpoints.codecs import Codec, Frame
 from wsendpoints.exceptions import BroadcastError, ConfigurationError, WebSocketStateError
 from wsendpoints.testing import ClientWebSocket, connect, lifespan
@@ -523,6 +525,63 @@ async def test_a_subscription_needs_a_positive_queue() -> None:
     api = API()
     with pytest.raises(ConfigurationError):
         api.broadcast.subscribe("chan", max_queue=0)
+
+
+class DeliverAtOnce(BroadcastBackend):
+    """Delivers inside ``publish`` and returns without yielding: no receiver has run yet."""
+
+    def attach(self, deliver: Deliver) -> None:
+        self.deliver = deliver
+
+    async def subscribe(self, channel: str) -> None:
+        pass
+
+    async def unsubscribe(self, channel: str) -> None:
+        pass
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        self.deliver(channel, payload)
+
+
+async def test_a_receive_cancelled_as_its_message_arrives_leaves_the_message_for_the_next() -> None:
+    # A parked receiver gets a message with its wake-up. If a timeout cancels it
+    # before it runs, the message must stay in the subscription, not vanish.
+    api = API(broadcast=DeliverAtOnce())
+    got: list[Any] = []
+    async with api.broadcast.subscribe("chan") as sub:
+        scope = anyio.CancelScope()
+
+        async def receive_once() -> None:
+            with scope:
+                got.append(await sub.__anext__())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive_once)
+            await anyio.wait_all_tasks_blocked()
+            await api.publish("chan", "first")  # handed to the parked receiver...
+            scope.cancel()  # ...which is cancelled before it has run
+        await api.publish("chan", "second")
+        with anyio.fail_after(TIMEOUT):
+            while len(got) < 2:
+                got.append(await sub.__anext__())
+    assert got == ["first", "second"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_asyncio_cancel_as_the_message_arrives_leaves_the_message_for_the_next() -> None:
+    # asyncio's own cancellation (Task.cancel, asyncio.timeout) does not wait for
+    # a handed-over result to be taken, as anyio's cancel scopes do.
+    api = API(broadcast=DeliverAtOnce())
+    async with api.broadcast.subscribe("chan") as sub:
+        receiving = asyncio.ensure_future(sub.__anext__())
+        await anyio.wait_all_tasks_blocked()
+        await api.publish("chan", "first")
+        receiving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await receiving
+        await api.publish("chan", "second")
+        with anyio.fail_after(TIMEOUT):
+            assert [await sub.__anext__(), await sub.__anext__()] == ["first", "second"]
 
 
 async def test_two_subscriptions_to_one_channel_each_get_every_message() -> None:

@@ -29,7 +29,7 @@ from ..exceptions import (
     WebSocketStateError,
 )
 from ..websockets import ConnectionState
-from ._waiters import Waiter, new_waiter
+from ._waiters import NOTHING, Waiter, new_waiter
 from .base import BroadcastBackend, backend_from_url
 
 if TYPE_CHECKING:
@@ -82,6 +82,9 @@ class _Queue:
     def put(self, item: Any) -> bool:
         """Queue ``item``; False if the queue is full and the policy is to close."""
         items = self._items
+        # An empty queue's consumer may be parked: it gets the item with its wake-up.
+        if not items and self._waiter is not None and self._waiter.wake(item):
+            return True
         if len(items) >= self.maxsize:
             if self.overflow == "close":
                 return False
@@ -90,15 +93,21 @@ class _Queue:
                 return True
             items.popleft()
         items.append(item)
-        if self._waiter is not None:
-            self._waiter.wake()
         return True
 
     async def get(self) -> Any:
         items = self._items
-        while not items:
-            await self.waiter().wait()
-        return items.popleft()
+        if items:
+            return items.popleft()
+        waiter = self.waiter()
+        try:
+            return await waiter.wait()
+        except BaseException:
+            # Cancelled with an item already handed over: the next get() has it.
+            item = waiter.take_back()
+            if item is not NOTHING:
+                items.appendleft(item)
+            raise
 
     def waiter(self) -> Waiter:
         """What the draining task waits on for the next put; only it may wait."""
@@ -213,9 +222,8 @@ class ConnectionOutbox:
         wait = self._queue.waiter().wait
         try:
             while True:
-                while not items:
-                    await wait()
-                event = items.popleft()
+                # What the queue holds, or else (parked until then) the next put's item.
+                event = items.popleft() if items else await wait()
                 if ws._state is not _CONNECTED:
                     return  # closed or gone: what is left in the queue cannot be sent
                 try:
@@ -395,6 +403,11 @@ class Broadcast:
             logger.warning("ignored an undecodable broadcast payload on %r", channel)
             return
         events: dict[int, Message | None] = {}
-        for member in tuple(members):
-            if member.token != exclude:
+        # A snapshot, so that nothing done while offering can change the set under the loop.
+        if exclude is None:  # most publishes: no token to compare per member
+            for member in tuple(members):
                 member.offer(message, events)
+        else:
+            for member in tuple(members):
+                if member.token != exclude:
+                    member.offer(message, events)
