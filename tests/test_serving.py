@@ -18,6 +18,7 @@ from wsendpoints.cli import main
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketDisconnect
 from wsendpoints.serving import import_app
 from wsendpoints.testing import connect
+from wsendpoints.types import Message
 
 
 class Recorder(WebSocketEndpoint):
@@ -96,6 +97,46 @@ async def test_idle_connection_is_closed_with_1001(style: str) -> None:
             await ws.receive_text(timeout=5)
         assert closed.value.code == 1001
         assert "idle" in closed.value.reason
+
+
+@pytest.mark.parametrize("style", ["endpoint", "view"])
+async def test_the_idle_clock_starts_with_the_connection_not_before(style: str) -> None:
+    # A busy server can hand over 'websocket.connect' late: that is no idle client.
+    api, closed = recording_api()
+    if style == "endpoint":
+        api.add_websocket("/late", type("Late", (Recorder,), {"closed": closed}), idle_timeout=0.05)
+    else:
+
+        @api.websocket_route("/late", idle_timeout=0.05)
+        async def late(ws: WebSocket) -> None:
+            async with ws:
+                async for message in ws:
+                    await ws.send(message)
+            closed.append(ws.close_code or 0)
+
+    events: list[Message] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hi"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if events[0]["type"] == "websocket.connect":
+            await anyio.sleep(0.2)  # four idle timeouts
+        return events.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/late", "headers": [], "query_string": b"", "subprotocols": []}
+    with anyio.fail_after(5):
+        await api(scope, receive, send)
+    assert sent == [
+        {"type": "websocket.accept", "subprotocol": None, "headers": []},
+        {"type": "websocket.send", "text": "hi"},
+    ]
+    assert closed == [1000]
 
 
 async def test_messages_keep_an_idle_timeout_connection_open() -> None:

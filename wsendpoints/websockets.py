@@ -119,6 +119,7 @@ class WebSocket:
         "_receive_key",
         "_send",
         "_send_codec",
+        "_server_receive",
         "_state",
         "_task_group",
         "_user_state",
@@ -147,6 +148,9 @@ class WebSocket:
             raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
         self.scope = scope
         """The ASGI connection scope, as the server gave it (plus ``path_params``)."""
+        # The handshake's event comes straight from the server: the limits below are
+        # on the client's messages, and a slow 'websocket.connect' is not an idle client.
+        self._server_receive = receive
         if idle_timeout is not None:
             receive = _idle_receiver(receive, idle_timeout)
         if max_message_rate is not None:
@@ -287,7 +291,7 @@ class WebSocket:
 
     async def _receive_connect(self) -> bool:
         """Take the server's ``websocket.connect``; False if the client left first."""
-        message = await self._receive()
+        message = await self._server_receive()
         self._connect_received = True
         if message["type"] == "websocket.connect":
             return True
