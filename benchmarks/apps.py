@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -31,12 +30,13 @@ import msgpack
 import orjson
 import ujson
 
+from wsendpoints.types import ASGIApp, Receive, Scope, Send
+
 from .payloads import PAYLOADS
 
 if TYPE_CHECKING:
     import wsendpoints
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Coroutine[Any, Any, None]]
 
 PEERS = ("starlette", "fastapi", "litestar")
 WSE = ("wse-endpoint", "wse-view")
@@ -128,7 +128,7 @@ def _raw(codec: str, library: str) -> ASGIApp:
     key = PAYLOADS[codec][0]
     if not library:
 
-        async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def echo(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "websocket":
                 return
             await receive()  # websocket.connect
@@ -147,7 +147,7 @@ def _raw(codec: str, library: str) -> ASGIApp:
     # faster and send longer frames.
     if library == "ujson":
 
-        async def echo_ujson(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def echo_ujson(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "websocket":
                 return
             await receive()
@@ -162,7 +162,7 @@ def _raw(codec: str, library: str) -> ASGIApp:
         return echo_ujson
     if library == "orjson":
 
-        async def echo_orjson(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def echo_orjson(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "websocket":
                 return
             await receive()
@@ -177,7 +177,7 @@ def _raw(codec: str, library: str) -> ASGIApp:
         return echo_orjson
     if library == "msgpack":
 
-        async def echo_msgpack(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def echo_msgpack(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "websocket":
                 return
             await receive()

@@ -19,7 +19,7 @@ import argparse
 import math
 import statistics
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -28,6 +28,7 @@ import anyio
 
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 from wsendpoints.testing import lifespan
+from wsendpoints.types import Message, Send
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS_MS = {"memory": 50.0, "redis": 150.0}
@@ -63,13 +64,10 @@ class Arrivals:
             self.done.set()
 
 
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
 def stand_in_send(arrivals: Arrivals) -> Send:
     """The server's ``send`` as members and floor tasks alike call it: it notes the arrival."""
 
-    async def send(message: MutableMapping[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "websocket.send":
             arrivals.arrived()
 

@@ -30,7 +30,9 @@ from typing import Any
 
 import anyio
 
-from .apps import APPS, ASGIApp, build, floor, load_candidate, split
+from wsendpoints.types import ASGIApp, Message, Receive
+
+from .apps import APPS, build, floor, load_candidate, split
 from .payloads import PAYLOADS, same_message
 
 BACKENDS = ("asyncio", "uvloop", "trio")
@@ -124,7 +126,7 @@ async def drive(app: ASGIApp, message: dict[str, Any], conns: int, per_conn: int
     at_end = 0
     sent = 0
 
-    def connection() -> Callable[[], Any]:
+    def connection() -> Receive:
         left = -1  # -1: not connected yet; then the messages still to hand out
 
         async def receive() -> dict[str, Any]:
@@ -147,16 +149,19 @@ async def drive(app: ASGIApp, message: dict[str, Any], conns: int, per_conn: int
 
         return receive
 
-    async def send(event: dict[str, Any]) -> None:
+    async def send(event: Message) -> None:
         nonlocal sent
         sent += 1
 
-    if conns == 1:
+    async def serve_one() -> None:
         await app(fresh_scope(), connection(), send)
+
+    if conns == 1:
+        await serve_one()
     else:
         async with anyio.create_task_group() as tg:
             for _ in range(conns):
-                tg.start_soon(app, fresh_scope(), connection(), send)
+                tg.start_soon(serve_one)
     if sent < handed:
         raise RuntimeError(f"the app echoed {sent} events for {handed} messages")
     return (t1 - t0) / (at_end - mark + 1) * 1e6
@@ -183,12 +188,12 @@ def verify(app: ASGIApp, codec: str, backend: str) -> None:
     """Check that ``app`` accepts and echoes three messages correctly; raise if not."""
     key, payload = PAYLOADS[codec]
     events = [CONNECT] + [{"type": "websocket.receive", key: payload}] * 3 + [DISCONNECT]
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return events.pop(0) if events else DISCONNECT
 
-    async def send(event: dict[str, Any]) -> None:
+    async def send(event: Message) -> None:
         sent.append(event)
 
     async def main() -> None:

@@ -19,8 +19,7 @@ from starlette.websockets import WebSocket as StarletteWebSocket
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, LifespanFailed
 from wsendpoints.testing import TestClient, connect, lifespan
-
-Message = dict[str, Any]
+from wsendpoints.types import Message
 
 
 class Greeter(WebSocketEndpoint):

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,10 +24,10 @@ from wsendpoints import API, WebSocket, WebSocketEndpoint
 from wsendpoints.codecs import resolve_codec
 from wsendpoints.exceptions import AuthenticationFailed
 from wsendpoints.routing import Route
+from wsendpoints.types import Message
 
 pytestmark = pytest.mark.anyio
 
-Message = MutableMapping[str, Any]
 
 # Function-scoped fixtures (the anyio_backend name, conftest's log capture) are shared between the
 # examples of a test, which is harmless here.

@@ -26,8 +26,8 @@ from examples.auth_middleware import BearerAuthMiddleware
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.exceptions import AuthenticationFailed, ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect, lifespan
+from wsendpoints.types import Message
 
-Message = dict[str, Any]
 FOREIGN = "https://evil.example"
 
 

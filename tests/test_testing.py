@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import MutableMapping
 from typing import Any
 
 import anyio.lowlevel
@@ -12,8 +11,7 @@ import pytest
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.exceptions import HandshakeRejected, ReceiveTimeout
 from wsendpoints.testing import TestClient, connect
-
-Message = MutableMapping[str, Any]
+from wsendpoints.types import Message
 
 
 def make_api() -> API:
