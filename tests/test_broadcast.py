@@ -33,8 +33,9 @@ import pytest
 import ujson
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
-from wsendpoints.broadcast import OVERFLOW_POLICIES, BroadcastBackend, Overflow
+from wsendpoints.broadcast import OVERFLOW_POLICIES, Overflow
 from wsendpoints.broadcast.base import Deliver
+from wsendpoints.broadcast.memory import MemoryBackend
 from wsendpoints.codecs import Codec, Frame
 from wsendpoints.exceptions import BroadcastError, ConfigurationError, WebSocketStateError
 from wsendpoints.testing import ClientWebSocket, connect, lifespan
@@ -527,17 +528,12 @@ async def test_a_subscription_needs_a_positive_queue() -> None:
         api.broadcast.subscribe("chan", max_queue=0)
 
 
-class DeliverAtOnce(BroadcastBackend):
-    """Delivers inside ``publish`` and returns without yielding: no receiver has run yet."""
+class DeliverAtOnce(MemoryBackend):
+    """The memory backend without its yield after delivering: no receiver has run when publish returns."""
 
     def attach(self, deliver: Deliver) -> None:
+        super().attach(deliver)
         self.deliver = deliver
-
-    async def subscribe(self, channel: str) -> None:
-        pass
-
-    async def unsubscribe(self, channel: str) -> None:
-        pass
 
     async def publish(self, channel: str, payload: bytes) -> None:
         self.deliver(channel, payload)
