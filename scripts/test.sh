@@ -11,7 +11,7 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy wsendpoints tests benchmarks examples
+.venv/bin/mypy  # the files pyproject.toml lists, so that a bare `mypy` checks what CI does
 # The docs site, strictly (a broken link or reference fails), into a folder thrown away after.
 site="$(mktemp -d)"
 trap 'rm -rf "$site"' EXIT
