@@ -123,7 +123,7 @@ async def measure_floor(members: int, repeats: int) -> list[float]:
     """Milliseconds to wake ``members`` parked tasks, each making one stand-in ``send``: the floor.
 
     No framework at all: each task parks on the loop's cheapest wake-up (a bare
-    asyncio future; trio's ``wait_task_rescheduled``), which hands it the event,
+    asyncio future; trio's own trap), which hands it the event,
     and awaits the same ``send`` as a member's. Any fan-out that gives each member a task of its own
     (so that a slow member cannot hold up the others) pays at least this.
     """
