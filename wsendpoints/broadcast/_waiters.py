@@ -124,12 +124,18 @@ class TrioWaiter:
 
 @functools.cache
 def _trio_trap() -> Callable[[Callable[[Any], Any]], Any] | None:
-    """trio's wait-for-reschedule trap, or None if this trio keeps it elsewhere."""
+    """trio's wait-for-reschedule trap, or None if this trio keeps it elsewhere or in another shape."""
     try:
         from trio._core._traps import WaitTaskRescheduled
     except ImportError:
         return None
-    return WaitTaskRescheduled
+    # trio's run loop reads the abort function from the trap's abort_func.
+    probe: Any = object()
+    try:
+        fits = WaitTaskRescheduled(probe).abort_func is probe
+    except (TypeError, AttributeError):
+        fits = False
+    return WaitTaskRescheduled if fits else None
 
 
 Waiter = AsyncioWaiter | TrioWaiter
