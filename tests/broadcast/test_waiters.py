@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 
 from wsendpoints.broadcast import _waiters
 from wsendpoints.broadcast._waiters import NOTHING, Waiter, new_waiter
@@ -24,6 +25,8 @@ def parking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """How waiters park: a future on asyncio; trio's trap, or the public call trio falls back to."""
     if request.param == "public":
         monkeypatch.setattr(_waiters, "_trio_trap", lambda: None)
+    elif request.param == "trap":
+        assert _waiters._trio_trap() is not None, "this trio keeps its trap elsewhere: see _trio_trap"
     return str(request.param)
 
 
@@ -39,15 +42,21 @@ async def park(waiter: Waiter, got: list[Any], rounds: int = 1) -> None:
         got.append(await waiter.wait())
 
 
+async def start_parked(tg: TaskGroup, waiter: Waiter, got: list[Any], rounds: int = 1) -> None:
+    """Start a task that waits on ``waiter`` ``rounds`` times; return once it is parked."""
+    tg.start_soon(park, waiter, got, rounds)
+    await anyio.wait_all_tasks_blocked()
+
+
 @ON_EACH_LOOP
 async def test_wake_hands_the_item_to_the_parked_task(parking: str) -> None:
     waiter = new_waiter()
     got: list[Any] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(park, waiter, got, 3)
+        await start_parked(tg, waiter, got, 3)
         for item in ("first", {"type": "websocket.send"}, None):
-            await anyio.wait_all_tasks_blocked()
             assert waiter.wake(item)
+            await anyio.wait_all_tasks_blocked()
     assert got == ["first", {"type": "websocket.send"}, None]
 
 
@@ -57,8 +66,7 @@ async def test_wake_with_nobody_parked_refuses_the_item(parking: str) -> None:
     assert not waiter.wake("nobody")
     got: list[Any] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(park, waiter, got)
-        await anyio.wait_all_tasks_blocked()
+        await start_parked(tg, waiter, got)
         assert waiter.wake("once")
         assert not waiter.wake("twice")  # already handed one; not parked again yet
     assert got == ["once"]
@@ -70,14 +78,12 @@ async def test_a_task_cancelled_while_parked_is_no_longer_woken(parking: str) ->
     got: list[Any] = []
     with anyio.fail_after(TIMEOUT):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(park, waiter, got)
-            await anyio.wait_all_tasks_blocked()
+            await start_parked(tg, waiter, got)
             tg.cancel_scope.cancel()
         assert not waiter.wake("too late")
         assert waiter.take_back() is NOTHING
         async with anyio.create_task_group() as tg:  # the same waiter parks the next task
-            tg.start_soon(park, waiter, got)
-            await anyio.wait_all_tasks_blocked()
+            await start_parked(tg, waiter, got)
             assert waiter.wake("next")
     assert got == ["next"]
 
@@ -89,8 +95,7 @@ async def test_an_anyio_cancel_after_the_wake_up_still_delivers_the_item(parking
     waiter = new_waiter()
     got: list[Any] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(park, waiter, got, 2)
-        await anyio.wait_all_tasks_blocked()
+        await start_parked(tg, waiter, got, 2)
         assert waiter.wake("handed")
         tg.cancel_scope.cancel()
     assert got == ["handed"]
