@@ -127,5 +127,5 @@ async def test_trio_tasks_park_leaving_few_objects_for_the_collector() -> None:
         for waiter in waiters:
             waiter.wake("last")
     assert len(got) == 2 * members
-    # one generator per member with trio's trap; trio's public call leaves five (5,000 here)
+    # one generator per member with trio's trap; trio's public call leaves four (4,000 here)
     assert young < 2 * members, young

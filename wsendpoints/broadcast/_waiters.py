@@ -67,34 +67,34 @@ class TrioWaiter:
 
     Awaiting the waiter yields trio's own trap, made once per waiter, so parking
     allocates one small generator. Trio's public ``wait_task_rescheduled``
-    makes five objects per wait (a coroutine, a generator, a trap, its dict and
-    a bound method), alive while the task is parked: with 10,000 members parked
-    between two messages, the collector's next young collection walks and
-    promotes 50,000 of them, and every few fan-outs the promotions add up to a
+    makes four objects per wait (a coroutine, a generator, a trap and its
+    dict), alive while the task is parked: with 10,000 members parked between
+    two messages, the collector's next young collection walks and promotes
+    40,000 of them, and every few fan-outs the promotions add up to a
     full collection of every connection (about 300 ms). The trap's class is
     private to trio, so if a trio release moves it, waiters fall back to the
     public call: correct, just slower.
     """
 
-    __slots__ = ("_current_task", "_reschedule", "_task", "_trap", "_value", "_wait_task_rescheduled")
+    __slots__ = ("_abort", "_lowlevel", "_task", "_trap", "_value")
 
     def __init__(self) -> None:
         # Only ever made on trio, which is an optional dependency (outcome is trio's).
         import outcome
         import trio
 
-        self._current_task = trio.lowlevel.current_task
-        self._reschedule = trio.lowlevel.reschedule
-        self._wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
-        self._value = outcome.Value
+        self._lowlevel = trio.lowlevel
         self._task: trio.lowlevel.Task | None = None
+        self._abort = self._aborted
+        self._value = outcome.Value
         trap = _trio_trap()
-        self._trap = None if trap is None else trap(self._aborted)
+        self._trap = None if trap is None else trap(self._abort)
 
     def wait(self) -> Awaitable[Any]:
-        self._task = self._current_task()
+        lowlevel = self._lowlevel
+        self._task = lowlevel.current_task()
         if self._trap is None:
-            return self._wait_task_rescheduled(self._aborted)
+            return lowlevel.wait_task_rescheduled(self._abort)  # type: ignore[no-any-return]
         return self
 
     # A hand-written iterator could park with no allocation at all, but the
@@ -104,16 +104,14 @@ class TrioWaiter:
         return (yield self._trap).unwrap()
 
     def _aborted(self, raise_cancel: Any) -> trio.lowlevel.Abort:
-        import trio
-
         self._task = None
-        return trio.lowlevel.Abort.SUCCEEDED
+        return self._lowlevel.Abort.SUCCEEDED
 
     def wake(self, item: Any) -> bool:
         task, self._task = self._task, None
         if task is None:
             return False
-        self._reschedule(task, self._value(item))
+        self._lowlevel.reschedule(task, self._value(item))
         return True
 
     def take_back(self) -> Any:
