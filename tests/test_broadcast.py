@@ -292,6 +292,30 @@ async def test_a_codec_that_is_not_hashable_can_send_group_messages() -> None:
         assert await ws.receive_json() == {"n": 1}
 
 
+class Markup(str):
+    pass
+
+
+class MarkupCodec:
+    """A text codec whose encode returns a str subclass, as an HTML-escaping one might."""
+
+    frame: Frame = "text"
+
+    def decode(self, data: str) -> str:
+        return data
+
+    def encode(self, value: Any) -> str:
+        return Markup(value)
+
+
+async def test_a_codec_that_encodes_to_a_str_subclass_sends_group_messages_as_text() -> None:
+    api = make_api({"markup": MarkupCodec()})
+    async with members(api, "/markup/room") as [ws]:
+        await api.publish("room", "<b>hi</b>")
+        # receive_text fails on a binary frame.
+        assert await ws.receive_text() == "<b>hi</b>"
+
+
 async def test_exclude_leaves_the_sender_out() -> None:
     api = make_api()
     async with members(api, "/json/room", "/json/room", "/msgpack/room") as [sender, other, as_msgpack]:

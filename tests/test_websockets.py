@@ -6,6 +6,7 @@ client; the view writes what it observed into a list the test then checks.
 
 from __future__ import annotations
 
+import enum
 import gc
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -249,6 +250,37 @@ async def test_json_goes_out_as_text_without_escaping_non_ascii_or_slashes(use_c
         text = await client.receive_text()
     assert "/café/ü" in text
     assert "\\" not in text
+
+
+class Color(str, enum.Enum):
+    """A str subclass, as every ``StrEnum`` member is."""
+
+    RED = "red"
+
+
+class Blob(bytes):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("value_type", "value", "frame"),
+    [
+        ("text", Color.RED, "text"),
+        ("auto", Color.RED, "text"),
+        ("bytes", Blob(b"\x00blob"), "bytes"),
+        ("auto", Blob(b"\x00blob"), "bytes"),
+    ],
+)
+async def test_a_subclass_of_str_goes_out_as_text_and_of_bytes_as_binary(
+    value_type: str, value: Any, frame: str
+) -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send(value)
+
+    async with connect(api_for(view, value_type=value_type)) as client:
+        event = await client.receive_event()
+    assert event == {"type": "websocket.send", frame: value}
 
 
 @pytest.mark.parametrize("use_codec", [True, False], ids=["send", "send_msgpack"])

@@ -475,7 +475,8 @@ class WebSocket:
             raise self._send_error()
         data = value if type(value) is self._plain else self._encode(value)
         try:
-            if type(data) is str:
+            # isinstance, not a type check: a str subclass (a StrEnum member) is text too.
+            if isinstance(data, str):
                 await self._send({"type": "websocket.send", "text": data})
             else:
                 await self._send({"type": "websocket.send", "bytes": data})

@@ -249,7 +249,7 @@ def _send_event(codec: Codec, message: Any) -> Message | None:
     except Exception:
         logger.exception("the %s codec failed to encode a group message", type(codec).__name__)
         return None
-    if type(data) is str:
+    if isinstance(data, str):  # a str subclass (a StrEnum member) is text too
         return {"type": "websocket.send", "text": data}
     return {"type": "websocket.send", "bytes": data}
 
