@@ -6,6 +6,7 @@ client; the view writes what it observed into a list the test then checks.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gc
 import logging
@@ -16,7 +17,7 @@ import anyio
 import msgpack
 import pytest
 
-from wsendpoints import API, ConnectionState, WebSocket, WebSocketDisconnect
+from wsendpoints import API, ConnectionState, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.datastructures import Address
 from wsendpoints.exceptions import HandshakeRejected, WebSocketStateError
 from wsendpoints.testing import ClientWebSocket, connect
@@ -500,6 +501,59 @@ async def test_breaking_out_of_async_for_loses_no_message_and_warns_of_nothing(
     await anyio.sleep(0.01)  # an abandoned loop would be finalised by the event loop meanwhile
     gc.collect()
     assert [str(w.message) for w in recwarn] == []
+
+
+# -- lifetime ---------------------------------------------------------------------------------------
+
+
+async def refused(ws: WebSocket) -> None:
+    await ws.close()
+
+
+async def closes_after_one(ws: WebSocket) -> None:
+    async with ws:
+        await ws.send(await ws.receive())
+
+
+class EchoEndpoint(WebSocketEndpoint):
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        await ws.send(message)
+
+
+@pytest.mark.parametrize(
+    ("handler", "options", "sent"),
+    [
+        (EchoEndpoint, {}, ["hi", "hi"]),
+        (None, {}, ["hi", "hi"]),  # the echo view
+        (closes_after_one, {}, ["hi"]),
+        (refused, {}, []),
+        (None, {"value_type": "json"}, ["{not json"]),  # closed by the framework, 1007
+    ],
+    ids=["endpoint", "view", "app-closes", "refused", "bad-payload"],
+)
+async def test_a_connection_that_ended_is_freed_without_the_garbage_collector(
+    handler: Any, options: dict[str, Any], sent: list[str]
+) -> None:
+    # Freed by reference counting as soon as it ends, rather than left for a full
+    # collection: a server with many short connections would otherwise pile them up.
+    api = echo_api(**options) if handler is None else api_for(handler, **options)
+
+    def alive() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is WebSocket)
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = alive()
+        for _ in range(3):
+            with contextlib.suppress(HandshakeRejected, WebSocketDisconnect):
+                async with connect(api) as client:
+                    for text in sent:
+                        await client.send_text(text)
+                    await client.receive_text()
+        assert alive() == before
+    finally:
+        gc.enable()
 
 
 # -- views of the scope --------------------------------------------------------------------------

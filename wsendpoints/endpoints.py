@@ -123,15 +123,13 @@ class WebSocketEndpoint:
                 # The receive loop, with `WebSocket.receive` written inline (keep the two
                 # in step): each message costs one coroutine, on_receive's, and the loop
                 # lives in this frame rather than in one of its own, which every
-                # connection would keep and every message would resume.
+                # connection would keep and every message would resume. `ws._receive`
+                # is read for each message: it changes when the connection closes.
                 on_receive = self.on_receive
-                receive = ws._receive
                 key = ws._receive_key
                 decode = ws._decode
                 while True:
-                    if ws._state is not _CONNECTED:
-                        ws._check_receive()
-                    message = await receive()
+                    message = await ws._receive()
                     data = message.get(key)
                     if data is None:
                         data = await ws._payload(message, ws._receive_codec)

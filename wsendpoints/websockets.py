@@ -8,25 +8,43 @@ The connection moves through four states (`ConnectionState`)::
          +--close() before accept()--> CLOSED  (handshake refused: the client sees HTTP 403)
 
 Every call checks the state first and fails at once with a clear error rather
-than waiting on a server that will never answer.
+than waiting on a server that will never answer. For receiving and sending
+messages, the check costs nothing per message: the callables they await are
+swapped on each change of state (see `WebSocket._enter`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from enum import Enum
 from http import HTTPStatus
 from types import MappingProxyType, SimpleNamespace, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
-from .codecs import AutoCodec, BytesCodec, Codec, TextCodec, resolve_codec
+from .codecs import (
+    AutoCodec,
+    BytesCodec,
+    Codec,
+    MsgPackCodec,
+    ORJSONCodec,
+    TextCodec,
+    UJSONCodec,
+    resolve_codec,
+)
 from .datastructures import Address, Headers, QueryParams
-from .exceptions import CloseCode, ConfigurationError, WebSocketDisconnect, WebSocketStateError
+from .exceptions import (
+    CloseCode,
+    ConfigurationError,
+    WebSocketDisconnect,
+    WebSocketError,
+    WebSocketStateError,
+)
 from .types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -47,9 +65,20 @@ _HTTP_RESPONSE = "websocket.http.response"
 _IDENTITY_DECODE = (TextCodec, BytesCodec, AutoCodec)
 # The one type a built-in codec sends unchanged: send() skips the encode call for it.
 _PLAIN_TYPE: dict[type, type] = {TextCodec: str, BytesCodec: bytes}
+# The frame a built-in codec's output always goes in; other codecs' output is looked at.
+_SEND_KEY: dict[type, str] = {
+    TextCodec: "text",
+    UJSONCodec: "text",
+    ORJSONCodec: "text",
+    BytesCodec: "bytes",
+    MsgPackCodec: "bytes",
+}
 # Errors a server raises for what the app sent (a lone surrogate in text, say),
 # not because the client left; they are the app's bug, so they are not hidden.
 _APP_ERRORS = (UnicodeError, TypeError)
+# What send() lets through rather than reading it as the client having left: the
+# app's errors above, and ours (a send in the wrong state).
+_NOT_GONE = (*_APP_ERRORS, WebSocketError)
 # What the receive wrappers of limited connections return when the client stayed
 # silent too long or sent too fast; never sent by a server.
 _IDLE = "wsendpoints.idle"
@@ -112,6 +141,7 @@ class WebSocket:
         "_headers",
         "_idle_timeout",
         "_max_size",
+        "_messages",
         "_outbox",
         "_plain",
         "_receive",
@@ -119,6 +149,8 @@ class WebSocket:
         "_receive_key",
         "_send",
         "_send_codec",
+        "_send_data",
+        "_send_key",
         "_server_receive",
         "_state",
         "_task_group",
@@ -155,12 +187,15 @@ class WebSocket:
             receive = _idle_receiver(receive, idle_timeout)
         if max_message_rate is not None:
             receive = _rate_limited_receiver(receive, max_message_rate)
-        self._receive = receive
+        self._messages = receive
         self._idle_timeout = idle_timeout
         # Text is measured in characters, binary in bytes: no per-message encode.
         self._max_size = max_message_size if max_message_size is not None else sys.maxsize
         self._send = send
-        self._state = _CONNECTING
+        self._receive: Receive
+        self._send_data: Send
+        self._state: ConnectionState
+        self._enter(_CONNECTING)
         self._connect_received = False
         self._framework_closed = False
         # Routes hand over codecs they resolved and checked at registration.
@@ -172,6 +207,7 @@ class WebSocket:
         self._send_codec = resolve_codec(send_type) if isinstance(send_type, str) else send_type
         self._encode = self._send_codec.encode
         self._plain = _PLAIN_TYPE.get(type(self._send_codec))
+        self._send_key = _SEND_KEY.get(type(self._send_codec))
         self._group_queue_size = group_queue_size
         self._group_overflow: Overflow = group_overflow
         self._outbox: ConnectionOutbox | None = None
@@ -339,18 +375,16 @@ class WebSocket:
             body = f"{status_code} {phrase}".strip().encode()
         raw = [(b"content-type", b"text/plain; charset=utf-8")]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        self.close_code = close_code  # before the response ends the connection (see _enter)
         await self.send_event(
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
         await self.send_event({"type": "websocket.http.response.body", "body": body})
-        self.close_code = close_code
 
     # -- receiving -----------------------------------------------------------------
 
     async def receive(self) -> Any:
         """The next message, decoded with the connection's receive codec."""
-        if self._state is not _CONNECTED:
-            self._check_receive()
         message = await self._receive()
         data = message.get(self._receive_key)
         if data is None:
@@ -388,8 +422,6 @@ class WebSocket:
         return await self._receive_as(_MSGPACK)
 
     async def _receive_as(self, codec: Codec) -> Any:
-        if self._state is not _CONNECTED:
-            self._check_receive()
         message = await self._receive()
         data = message.get("bytes" if codec.frame == "bytes" else "text")
         if data is None:
@@ -403,8 +435,6 @@ class WebSocket:
 
     async def receive_event(self) -> Message:
         """The next raw ASGI event, ``websocket.disconnect`` included."""
-        if self._state is not _CONNECTED:
-            self._check_receive()
         message = await self._receive()
         if message["type"] == "websocket.disconnect":
             self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
@@ -412,10 +442,28 @@ class WebSocket:
             await self._payload(message, self._receive_codec)
         return message
 
-    def _check_receive(self) -> None:
+    def _enter(self, state: ConnectionState) -> None:
+        """Move to ``state``; messages can be received and sent only when it is CONNECTED.
+
+        Rather than every receive and send checking the state, what they await is
+        swapped here: the server's own callables while connected, else ones that
+        raise the error this state calls for. Those are made now, from the state,
+        code and reason as they are (so set the code first), and hold no reference
+        to the WebSocket: a connection that ended is freed as soon as it is
+        dropped, not at the garbage collector's next full collection.
+        """
+        self._state = state
+        if state is _CONNECTED:
+            self._receive = self._messages
+            self._send_data = self._send
+        else:
+            self._receive = _raiser(self._receive_error())
+            self._send_data = _raiser(self._send_error())
+
+    def _receive_error(self) -> Exception:
         if self._state is _CONNECTING:
-            raise WebSocketStateError("accept() the connection before receiving from it")
-        raise WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+            return WebSocketStateError("accept() the connection before receiving from it")
+        return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
 
     async def _payload(self, message: Message, codec: Codec) -> Any:
         """The slow path of receiving: the other frame kind, a disconnect, a stray event."""
@@ -465,22 +513,18 @@ class WebSocket:
         if self._state is not _CLOSED:
             self.close_code = code
             self.close_reason = reason or ""
-        self._state = _DISCONNECTED
+        self._enter(_DISCONNECTED)
 
     # -- sending ---------------------------------------------------------------------
 
     async def send(self, value: Any) -> None:
         """Send ``value``, encoded with the connection's send codec."""
-        if self._state is not _CONNECTED:
-            raise self._send_error()
         data = value if type(value) is self._plain else self._encode(value)
+        # isinstance, not a type check: a str subclass (a StrEnum member) is text too.
+        key = self._send_key or ("text" if isinstance(data, str) else "bytes")
         try:
-            # isinstance, not a type check: a str subclass (a StrEnum member) is text too.
-            if isinstance(data, str):
-                await self._send({"type": "websocket.send", "text": data})
-            else:
-                await self._send({"type": "websocket.send", "bytes": data})
-        except _APP_ERRORS:
+            await self._send_data({"type": "websocket.send", key: data})
+        except _NOT_GONE:
             raise
         except Exception as exc:
             raise self._gone() from exc
@@ -512,10 +556,10 @@ class WebSocket:
         if kind == "websocket.close":
             if state is _CLOSED or state is _DISCONNECTED:
                 return
-            # Set before awaiting, so that a concurrent close() sends nothing twice.
-            self._state = _CLOSED
             self.close_code = int(event.get("code", CloseCode.NORMAL_CLOSURE))
             self.close_reason = event.get("reason") or ""
+            # Set before awaiting, so that a concurrent close() sends nothing twice.
+            self._enter(_CLOSED)
             try:
                 # Shielded: a close cancelled half-way would leave the connection open for good.
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
@@ -523,7 +567,7 @@ class WebSocket:
             except Exception:
                 # The client left first: there is nothing left to close. The
                 # code stays the app's: it says why the app was closing.
-                self._state = _DISCONNECTED
+                self._enter(_DISCONNECTED)
             return
         if kind == "websocket.send":
             if state is not _CONNECTED:
@@ -531,12 +575,12 @@ class WebSocket:
         elif kind == "websocket.accept":
             if state is not _CONNECTING:
                 raise WebSocketStateError(f"cannot accept a connection that is {state.value}")
-            self._state = _CONNECTED
+            self._enter(_CONNECTED)
             logger.debug("accepted %s", self.path)
         elif kind.startswith(_HTTP_RESPONSE):
             if state is _CONNECTED:
                 raise WebSocketStateError("cannot send an HTTP response after accept()")
-            self._state = _CLOSED
+            self._enter(_CLOSED)
         try:
             await self._send(event)
         except _APP_ERRORS:
@@ -591,6 +635,15 @@ class WebSocket:
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
+
+
+def _raiser(error: Exception) -> Callable[..., Awaitable[Any]]:
+    """An async callable that raises an exception like ``error`` (a new one) when awaited."""
+    return functools.partial(_raise, type(error), error.args)
+
+
+async def _raise(error: type[Exception], args: tuple[Any, ...], *_: Any) -> NoReturn:
+    raise error(*args)
 
 
 def _idle_receiver(receive: Receive, timeout: float) -> Receive:
