@@ -6,6 +6,9 @@ codec, so the work is the same everywhere and only the framework differs:
 - ``raw``: a hand-written ASGI loop that echoes the frame untouched: the floor.
 - ``raw+ujson``/``raw+orjson``/``raw+msgpack``: the same loop decoding and
   re-encoding with the library: the floor for a codec.
+- ``shape-endpoint``/``shape-view``: wsendpoints' API with nothing in it, the
+  coroutines an endpoint's or a view's message goes through and nothing else:
+  the floor for the API's shape (`benchmarks.shapes`).
 - ``wse-endpoint``: a wsendpoints `WebSocketEndpoint` whose ``on_receive`` sends.
 - ``wse-view``: a wsendpoints function view, ``async with ws: async for m in ws``.
 - ``starlette``/``fastapi``/``litestar``: the peers, written the way their docs
@@ -33,6 +36,7 @@ import ujson
 from wsendpoints.types import ASGIApp, Receive, Scope, Send
 
 from .payloads import PAYLOADS
+from .shapes import SHAPES, build_shape
 
 if TYPE_CHECKING:
     import wsendpoints
@@ -42,10 +46,19 @@ PEERS = ("starlette", "fastapi", "litestar")
 WSE = ("wse-endpoint", "wse-view")
 
 APPS: dict[str, tuple[str, ...]] = {
-    "text": ("raw", *WSE, *PEERS),
-    "bytes": ("raw", *WSE, *PEERS),
-    "json": ("raw", "raw+ujson", "raw+orjson", *WSE, "wse-endpoint+orjson", "wse-view+orjson", *PEERS),
-    "msgpack": ("raw", "raw+msgpack", *WSE, *PEERS),
+    "text": ("raw", *SHAPES, *WSE, *PEERS),
+    "bytes": ("raw", *SHAPES, *WSE, *PEERS),
+    "json": (
+        "raw",
+        "raw+ujson",
+        "raw+orjson",
+        *SHAPES,
+        *WSE,
+        "wse-endpoint+orjson",
+        "wse-view+orjson",
+        *PEERS,
+    ),
+    "msgpack": ("raw", "raw+msgpack", *SHAPES, *WSE, *PEERS),
 }
 """codec -> the apps measured for it, floors first."""
 
@@ -69,6 +82,8 @@ def build(app: str, codec: str, wse: ModuleType | None = None) -> ASGIApp:
     base, _, variant = app.partition("+")
     if base == "raw":
         return _raw(codec, variant)
+    if base in SHAPES:
+        return build_shape("endpoint" if base == "shape-endpoint" else "view", codec)
     if base in WSE:
         value_type = _wse_codec(wse, codec, variant)
         return _wse_endpoint(wse, value_type) if base == "wse-endpoint" else _wse_view(wse, value_type)

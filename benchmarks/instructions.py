@@ -59,10 +59,10 @@ from .server import ServerProcess, client_pinned, raise_fd_limit
 RESULTS = Path(__file__).resolve().parent / "results"
 
 APPS: dict[str, tuple[str, ...]] = {
-    "text": ("raw", "wse-endpoint", "wse-view"),
-    "json": ("raw+ujson", "wse-endpoint", "wse-view"),
+    "text": ("raw", "shape-endpoint", "shape-view", "wse-endpoint", "wse-view"),
+    "json": ("raw+ujson", "shape-endpoint", "shape-view", "wse-endpoint", "wse-view"),
 }
-"""codec -> apps counted by default (floors first)."""
+"""codec -> apps counted by default (floors first, then the API's shape with nothing in it)."""
 
 TARGETS = {"text": LOOPBACK_TEXT, "json": LOOPBACK_JSON}
 TARGET_CONNS = 500
