@@ -456,13 +456,16 @@ class WebSocket:
         if state is _CONNECTED:
             self._receive = self._messages
             self._send_data = self._send
+        elif state is _CONNECTING:
+            # Every connection starts here: shared raisers, nothing made per connection.
+            self._receive, self._send_data = _BEFORE_ACCEPT
         else:
             self._receive = _raiser(self._receive_error())
             self._send_data = _raiser(self._send_error())
 
     def _receive_error(self) -> Exception:
         if self._state is _CONNECTING:
-            return WebSocketStateError("accept() the connection before receiving from it")
+            return WebSocketStateError(_RECEIVE_BEFORE_ACCEPT)
         return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
 
     async def _payload(self, message: Message, codec: Codec) -> Any:
@@ -593,7 +596,7 @@ class WebSocket:
 
     def _send_error(self) -> Exception:
         if self._state is _CONNECTING:
-            return WebSocketStateError("accept() the connection before sending to it")
+            return WebSocketStateError(_SEND_BEFORE_ACCEPT)
         if self._state is _CLOSED and self._framework_closed:
             return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
         if self._state is _CLOSED:
@@ -644,6 +647,14 @@ def _raiser(error: Exception) -> Callable[..., Awaitable[Any]]:
 
 async def _raise(error: type[Exception], args: tuple[Any, ...], *_: Any) -> NoReturn:
     raise error(*args)
+
+
+_RECEIVE_BEFORE_ACCEPT = "accept() the connection before receiving from it"
+_SEND_BEFORE_ACCEPT = "accept() the connection before sending to it"
+_BEFORE_ACCEPT = (
+    _raiser(WebSocketStateError(_RECEIVE_BEFORE_ACCEPT)),
+    _raiser(WebSocketStateError(_SEND_BEFORE_ACCEPT)),
+)
 
 
 def _idle_receiver(receive: Receive, timeout: float) -> Receive:
