@@ -60,12 +60,19 @@ class Running:
 
 @contextmanager
 def serve(
-    server: str, app: str, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+    server: str,
+    app: str,
+    env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
+    *,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> Iterator[Running]:
     """Serve ``app`` ("module:attribute") with ``server`` (a name in SERVERS or CLI_SERVERS).
 
     Yields once the server answers; stops it (SIGTERM, then SIGKILL) and reaps it on exit.
     ``env`` adds environment variables for the server process; ``options`` go on its command line.
+    ``python`` is the interpreter it runs in and ``cwd`` the folder it starts in (where ``app`` is found).
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -76,8 +83,8 @@ def serve(
     with tempfile.TemporaryFile() as log:
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", *args],
-                cwd=ROOT,
+                [python, "-m", *args],
+                cwd=cwd,
                 env={**os.environ, **(env or {})},
                 pass_fds=[fd],
                 stdin=subprocess.DEVNULL,
