@@ -32,7 +32,7 @@ import httpx
 import pytest
 import ujson
 
-from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
+from wsendpoints import API, ConnectionState, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.broadcast import OVERFLOW_POLICIES, Overflow
 from wsendpoints.broadcast.base import Deliver
 from wsendpoints.broadcast.memory import MemoryBackend
@@ -802,6 +802,50 @@ async def test_a_slow_member_gets_its_policy_and_never_delays_the_others(
         missed = [r.getMessage() for r in records(caplog, logging.INFO) if "missed" in r.getMessage()]
         assert missed == ["/room/lobby missed 14 group message(s): it read too slowly"]
     # A policy at work is not an error.
+    assert records(caplog, logging.ERROR) == []
+
+
+async def test_a_handler_busy_when_its_member_is_closed_for_overflow_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The overflow close is the client's fault, as a bad message is: the handler's next send ends it."""
+    api = API()
+    working = anyio.Event()
+    sockets: list[WebSocket] = []
+    raised: list[BaseException] = []
+
+    @api.websocket_route("/room/{group}", value_type="json", group_queue_size=QUEUE, group_overflow="close")
+    async def view(ws: WebSocket, group: str) -> None:
+        sockets.append(ws)
+        async with ws:
+            await ws.join(group)
+            await ws.send_json({"groups": [group]})
+            async for message in ws:
+                await working.wait()  # busy with the message while its group messages pile up
+                try:
+                    await ws.send(f"done with {message}")
+                except BaseException as exc:
+                    raised.append(exc)
+                    raise
+
+    app = Stall(api)
+    async with members(app, "/room/lobby?slow") as (slow,):
+        await slow.send_json("work")
+        app.block()
+        for n in range(QUEUE + 2):
+            await api.publish("lobby", n)
+        with anyio.fail_after(TIMEOUT):
+            await anyio.wait_all_tasks_blocked()  # the close is under way, stuck on the full socket
+        assert sockets[0].connection_state is ConnectionState.CLOSED
+        working.set()
+        app.release()
+        received, code = await read_until_closed(slow)
+
+    assert code == 1008
+    assert received == [0]
+    assert [type(exc) for exc in raised] == [WebSocketDisconnect]
+    assert isinstance(raised[0], WebSocketDisconnect)
+    assert raised[0].code == 1008
     assert records(caplog, logging.ERROR) == []
 
 

@@ -201,9 +201,9 @@ class ConnectionOutbox:
         if not queue.put(event):
             self._closing = True
             logger.warning("closing %s with 1008: its queue of group messages is full", self._ws.path)
-            self._ws.task_group.start_soon(
-                self._ws.close, CloseCode.POLICY_VIOLATION, "too slow to read its group messages"
-            )
+            # The client's fault, as a bad message is: the handler's later sends end quietly.
+            reason = "too slow to read its group messages"
+            self._ws.task_group.start_soon(self._ws._close_by_framework, CloseCode.POLICY_VIOLATION, reason)
         elif queue.dropped == 1 and dropped == 0:
             logger.warning(
                 "dropping group messages for %s: its queue of %d is full (%s)",
