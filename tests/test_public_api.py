@@ -28,6 +28,7 @@ EXCEPTIONS = [
     "WebSocketError",
     "ConfigurationError",
     "WebSocketStateError",
+    "WebSocketProtocolError",
     "WebSocketDisconnect",
     "HandshakeRejected",
     "ReceiveTimeout",

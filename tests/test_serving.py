@@ -175,6 +175,51 @@ async def test_close_connections_drains_with_1001_and_runs_on_disconnect() -> No
         assert refused.value.status_code == 503
 
 
+@pytest.mark.parametrize("extension", [True, False], ids=["http-response", "no-http-response"])
+async def test_a_handshake_still_in_on_connect_when_draining_is_told_to_come_back(extension: bool) -> None:
+    """Not the client's fault: HTTP 503, or 1013 where the server cannot send a status; never a 403."""
+    in_on_connect = anyio.Event()
+    closed: list[int] = []
+
+    class Slow(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            in_on_connect.set()
+            await anyio.sleep_forever()  # a slow database lookup, say
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            closed.append(close_code)
+
+    api = API()
+    api.add_websocket("/slow", Slow)
+    client = connect(api, "/slow")
+    if not extension:
+        del client.scope["extensions"]
+    outcome: list[Exception] = []
+
+    async def handshake() -> None:
+        try:
+            async with client as ws:
+                await ws.receive_text()
+        except (HandshakeRejected, WebSocketDisconnect) as exc:
+            outcome.append(exc)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(handshake)
+            await in_on_connect.wait()
+            await api.close_connections(timeout=5)
+
+    [ended] = outcome
+    if extension:
+        assert isinstance(ended, HandshakeRejected)
+        assert ended.status_code == 503
+        assert closed == [1001]
+    else:
+        assert isinstance(ended, WebSocketDisconnect)
+        assert (ended.code, ended.reason) == (1013, "server shutting down")
+        assert closed == [1013]
+
+
 def test_import_app_names_what_is_wrong() -> None:
     with pytest.raises(ConfigurationError, match="module:attribute"):
         import_app("no_colon")

@@ -19,7 +19,12 @@ import pytest
 
 from wsendpoints import API, ConnectionState, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.datastructures import Address
-from wsendpoints.exceptions import HandshakeRejected, WebSocketStateError
+from wsendpoints.exceptions import (
+    AuthenticationFailed,
+    HandshakeRejected,
+    WebSocketProtocolError,
+    WebSocketStateError,
+)
 from wsendpoints.testing import ClientWebSocket, connect
 
 View = Callable[..., Awaitable[None]]
@@ -161,6 +166,191 @@ async def test_close_before_accept_refuses_the_handshake_with_403() -> None:
             pass
     assert info.value.status_code == 403
     assert info.value.close_code == 4403
+
+
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 2999, 5000])
+async def test_close_with_a_code_that_cannot_be_sent_raises_and_the_connection_stays_open(code: int) -> None:
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        raised.append(await caught(ws.close(code)))
+        await ws.send("still open")
+        await ws.close(4000)
+
+    async with connect(api_for(view)) as client:
+        assert await client.receive_text() == "still open"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert closed.value.code == 4000
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    assert (
+        str(error) == f"close code {code} cannot be sent: use 1000-1003, 1007-1014, or 4000-4999 for your own"
+    )
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1014, 3000, 4999])
+async def test_close_sends_every_code_the_protocol_allows(code: int) -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(code)
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert closed.value.code == code
+
+
+async def test_a_close_reason_of_123_bytes_arrives_whole_and_a_longer_one_raises() -> None:
+    fits = "é" * 61 + "!"  # 123 bytes of UTF-8, in 62 characters
+    too_long = "é" * 62  # 124 bytes
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        raised.append(await caught(ws.close(4000, too_long)))
+        await ws.close(4001, fits)
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert (closed.value.code, closed.value.reason) == (4001, fits)
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    assert str(error) == "a close reason holds at most 123 bytes of UTF-8; this one has 124"
+
+
+async def test_close_before_accept_takes_any_code_since_none_is_sent() -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.close(5000, "é" * 100)
+
+    with pytest.raises(HandshakeRejected) as refused:
+        async with connect(api_for(view)):
+            pass
+    assert refused.value.status_code == 403
+
+
+@pytest.mark.parametrize("style", ["endpoint", "view"])
+@pytest.mark.parametrize(("code", "reason"), [(1006, ""), (5000, ""), (4000, "é" * 62)])
+async def test_a_handler_ending_with_a_disconnect_that_cannot_be_sent_closes_with_1011(
+    style: str, code: int, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sockets: list[WebSocket] = []
+
+    class Endpoint(WebSocketEndpoint):
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            sockets.append(ws)
+            raise WebSocketDisconnect(code, reason)
+
+    async def view(ws: WebSocket) -> None:
+        sockets.append(ws)
+        async with ws:
+            await ws.receive()
+            raise WebSocketDisconnect(code, reason)
+
+    async with connect(api_for(Endpoint if style == "endpoint" else view)) as client:
+        await client.send_text("go")
+        with pytest.raises(WebSocketDisconnect) as ended:
+            await client.receive_text()
+    assert ended.value.code == 1011
+    assert sockets[0].close_code == 1011
+    [error] = logged(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], WebSocketProtocolError)
+
+
+async def test_accept_with_a_subprotocol_the_client_did_not_offer_raises() -> None:
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        raised.append(await caught(ws.accept(subprotocol="chat.v3")))
+        await ws.accept(subprotocol="chat.v1")
+        await ws.close()
+
+    async with connect(api_for(view), "/", subprotocols=["chat.v1", "chat.v2"]) as client:
+        assert client.accepted_subprotocol == "chat.v1"
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    assert str(error) == "cannot accept subprotocol 'chat.v3': the client offered ['chat.v1', 'chat.v2']"
+
+
+async def test_a_view_accepting_a_subprotocol_not_offered_is_refused_with_500_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def view(ws: WebSocket) -> None:
+        await ws.accept(subprotocol="chat")
+
+    with pytest.raises(HandshakeRejected) as refused:
+        async with connect(api_for(view)):
+            pass
+    assert refused.value.status_code == 500
+    [error] = logged(caplog, logging.ERROR)
+    assert error.getMessage().endswith(".view on /; refusing the handshake")
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], WebSocketProtocolError)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"X Server": "1"}, "b'x server' is not a valid HTTP header name"),
+        ({"X-Server:": "1"}, "b'x-server:' is not a valid HTTP header name"),
+        ({"": "1"}, "b'' is not a valid HTTP header name"),
+        (
+            {"X-Server": "a\r\nSet-Cookie: b=2"},
+            "the value of header b'x-server' contains a line break or NUL",
+        ),
+        ({"X-Server": "a\nb"}, "the value of header b'x-server' contains a line break or NUL"),
+        ({"X-Server": "a\0b"}, "the value of header b'x-server' contains a line break or NUL"),
+    ],
+)
+async def test_accept_refuses_headers_that_http_does_not_allow(headers: dict[str, str], message: str) -> None:
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        raised.append(await caught(ws.accept(headers=headers)))
+        await ws.accept(headers={"X-Server": "wsendpoints"})
+        await ws.close()
+
+    async with connect(api_for(view)) as client:
+        assert client.response_headers["x-server"] == "wsendpoints"
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    assert str(error) == message
+
+
+async def test_a_refusal_with_headers_that_http_does_not_allow_is_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def authenticate(ws: WebSocket) -> None:
+        raise AuthenticationFailed(401, headers={"WWW Authenticate": "Bearer"})
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+
+    with pytest.raises(HandshakeRejected) as refused:
+        async with connect(api_for(view, authenticate=authenticate)):
+            pass
+    assert refused.value.status_code == 500
+    [error] = logged(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    assert str(error.exc_info[1]) == "b'www authenticate' is not a valid HTTP header name"
+
+
+async def test_a_view_raising_inside_async_with_logs_that_it_closed_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            raise RuntimeError("boom")
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert closed.value.code == 1011
+    [error] = logged(caplog, logging.ERROR)
+    assert error.getMessage().endswith(" on /; closed with 1011")
 
 
 async def test_connection_state_follows_accept_and_close() -> None:

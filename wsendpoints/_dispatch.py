@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .exceptions import AuthenticationFailed, CloseCode, WebSocketDisconnect, WebSocketStateError
+from .exceptions import (
+    AuthenticationFailed,
+    CloseCode,
+    WebSocketDisconnect,
+    WebSocketProtocolError,
+    WebSocketStateError,
+)
 from .websockets import ConnectionState, WebSocket
 
 if TYPE_CHECKING:
@@ -121,17 +127,34 @@ async def _end(
         code, reason = error.code, error.reason
     elif error is not None:
         code = CloseCode.INTERNAL_ERROR
-        outcome = {
-            ConnectionState.CONNECTING: "refusing the handshake",
-            ConnectionState.CONNECTED: "closing with 1011",
-        }.get(ws.connection_state, "the connection had already ended")
-        logger.error("error in %s on %s; %s", name, ws.path, outcome, exc_info=error)
+        logger.error("error in %s on %s; %s", name, ws.path, _outcome(ws), exc_info=error)
     state = ws.connection_state
     if state is ConnectionState.CONNECTING:
-        # Never accepted: refuse the handshake. A failure is the server's (500).
-        await ws._refuse(500 if error is not None and code == CloseCode.INTERNAL_ERROR else 403, code)
+        # Never accepted: refuse the handshake. A failure is the server's (500); going
+        # away is not the client's fault, so it is told to come back (503).
+        if code == CloseCode.GOING_AWAY:
+            await ws._refuse(503, code, reason="server shutting down")
+        else:
+            await ws._refuse(500 if error is not None and code == CloseCode.INTERNAL_ERROR else 403, code)
     elif state is ConnectionState.CONNECTED:
-        await ws.close(code, reason)
+        try:
+            await ws.close(code, reason)
+        except WebSocketProtocolError:
+            # The handler raised WebSocketDisconnect with a code or reason that cannot be sent.
+            logger.exception("error in %s on %s; closing with 1011", name, ws.path)
+            await ws.close(CloseCode.INTERNAL_ERROR)
+
+
+def _outcome(ws: WebSocket) -> str:
+    """What became of a connection whose handler raised, for the log line."""
+    state = ws.connection_state
+    if state is ConnectionState.CONNECTING:
+        return "refusing the handshake"
+    if state is ConnectionState.CONNECTED:
+        return "closing with 1011"
+    if state is _CLOSED and ws.close_code == CloseCode.INTERNAL_ERROR:
+        return "closed with 1011"  # by ``async with ws``, on its way out with this error
+    return "the connection had already ended"
 
 
 async def authenticate(ws: WebSocket, hook: Callable[[WebSocket], Awaitable[Any]]) -> bool:

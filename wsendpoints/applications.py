@@ -46,17 +46,21 @@ class RouteOptions(TypedDict, total=False):
 
     - ``value_type`` sets both ``receive_type`` and ``send_type``: a codec name
       (``"text"``, the default, ``"bytes"``, ``"json"``, ``"msgpack"``,
-      ``"auto"`` or a registered one) or a codec instance.
+      ``"auto"`` or a registered one) or a codec instance. With None (the
+      default), ``receive_type`` and ``send_type`` apply.
     - ``catch_disconnect`` (views only, default True): whether ``async with ws``
       silences `WebSocketDisconnect`; ``caught_close_codes`` is the finer form,
-      the codes it silences.
-    - ``idle_timeout``: seconds without a message from the client after which
-      the connection is closed with 1001.
+      the codes it silences (None: ``catch_disconnect`` decides).
+    - ``idle_timeout`` (off by default): when the handler has waited
+      that many seconds for the client's next message, the connection is
+      closed with 1001. Only that wait is timed: a handler busy in
+      ``on_receive``, or a view that only sends, is never closed as idle (for
+      dead clients there, see the server's ``ping_interval`` and ``ping_timeout``).
     - ``group_queue_size`` (default 100) and ``group_overflow``
       (``"drop_oldest"``, the default, ``"drop_newest"`` or ``"close"``): how
       many group messages wait for a slow client, and what happens past that.
     - ``allowed_origins``: browser origins allowed besides the server's own,
-      overriding the API's (see `wsendpoints.security`).
+      overriding the API's (see `wsendpoints.security`); None: the API's.
     - ``authenticate`` (views; endpoints override the method): an async hook run
       before the view; its result is ``ws.user``; raising `AuthenticationFailed`
       refuses the handshake with its HTTP status.
@@ -66,16 +70,16 @@ class RouteOptions(TypedDict, total=False):
       faster closes with 1008.
     """
 
-    value_type: str | Codec
+    value_type: str | Codec | None
     receive_type: str | Codec
     send_type: str | Codec
     catch_disconnect: bool
-    caught_close_codes: Iterable[int]
-    idle_timeout: float
+    caught_close_codes: Iterable[int] | None
+    idle_timeout: float | None
     group_queue_size: int
     group_overflow: Overflow
-    allowed_origins: Sequence[str]
-    authenticate: Callable[[WebSocket], Awaitable[Any]]
+    allowed_origins: Sequence[str] | None
+    authenticate: Callable[[WebSocket], Awaitable[Any]] | None
     max_message_size: int | None
     max_message_rate: float | None
 
@@ -84,9 +88,9 @@ class API:
     """An ASGI 3 application serving WebSocket endpoints.
 
     WebSocket connections go to the first route whose pattern matches, then to
-    the first mount whose prefix does; with no match the handshake is refused
-    (HTTP 404 where the server can send a response, 403 otherwise). HTTP
-    requests go to the mounts, or get 404.
+    the first mount made with ``websocket=True`` whose prefix does; with no
+    match the handshake is refused (HTTP 404 where the server can send a
+    response, 403 otherwise). HTTP requests go to the mounts, or get 404.
 
     ``broadcast`` picks the backend of the groups: ``"memory://"`` (one
     process, the default) or ``"redis://host:port/db"`` (every process sharing
@@ -447,9 +451,4 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status_code: int, 
     ws = WebSocket(scope, receive, send)
     if not await ws._receive_connect():
         return
-    if status_code == 503 and "websocket.http.response" not in scope.get("extensions", {}):
-        # A close before accept reads as 403; "come back later" needs a close frame.
-        await ws.accept()
-        await ws.close(CloseCode.TRY_AGAIN_LATER, f"server {reason}")
-    else:
-        await ws._refuse(status_code, CloseCode.POLICY_VIOLATION)
+    await ws._refuse(status_code, CloseCode.POLICY_VIOLATION, reason=f"server {reason}")

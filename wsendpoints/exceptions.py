@@ -5,6 +5,7 @@ Hierarchy::
     WebSocketError                      base of everything below
     ├── ConfigurationError              a route, codec or option refused at registration
     ├── WebSocketStateError             a call the connection's state does not allow
+    ├── WebSocketProtocolError          a close code, reason, subprotocol or header the protocol forbids
     ├── WebSocketDisconnect             the connection is over (client left, or it was closed)
     ├── AuthenticationFailed            raised by an ``authenticate`` hook to refuse the handshake
     ├── HandshakeRejected               test clients: the app refused the handshake
@@ -44,6 +45,7 @@ __all__ = [
     "ReceiveTimeout",
     "WebSocketDisconnect",
     "WebSocketError",
+    "WebSocketProtocolError",
     "WebSocketStateError",
 ]
 
@@ -84,13 +86,26 @@ class WebSocketStateError(WebSocketError, RuntimeError):
     """
 
 
+class WebSocketProtocolError(WebSocketError, ValueError):
+    """An argument the WebSocket protocol does not allow; nothing was sent.
+
+    A close code that may not go in a close frame (1004-1006, 1015, or outside
+    1000-4999), a close reason over 123 bytes of UTF-8, a subprotocol the client
+    did not offer, or a header name or value that HTTP does not allow. Servers
+    answer these in their own ways (a dropped connection, a changed code, a
+    crash), so the call fails before anything reaches the server.
+    """
+
+
 class WebSocketDisconnect(WebSocketError):
     """The connection is over; nothing more can be received on it.
 
     Raised by ``receive()`` when the client closed the connection or went away,
     by ``send()`` when the client is gone, and by ``receive()`` after the
-    framework closed the connection because of a bad message (``code`` then says
-    why: 1003 or 1007).
+    framework closed the connection because of the client. ``code`` then says
+    why: 1003 (a frame of the wrong kind), 1007 (a payload the codec cannot
+    decode), 1008 (messages faster than ``max_message_rate``), 1009 (a message
+    longer than ``max_message_size``) or 1001 (no message within ``idle_timeout``).
     """
 
     def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 import sys
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from enum import Enum
@@ -43,6 +44,7 @@ from .exceptions import (
     ConfigurationError,
     WebSocketDisconnect,
     WebSocketError,
+    WebSocketProtocolError,
     WebSocketStateError,
 )
 from .types import Message, Receive, Scope, Send
@@ -86,6 +88,14 @@ _TOO_FAST = "wsendpoints.too_fast"
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 # A close frame that a stuck client does not take within this is given up on.
 _CLOSE_TIMEOUT = 5.0
+# What a close frame may carry (RFC 6455, 5.5 and 7.4): 1004 is reserved, 1005, 1006 and
+# 1015 only report what happened, 3000-4999 belong to libraries and applications; the
+# reason has room for 123 bytes of UTF-8.
+_SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)))
+_MAX_REASON = 123
+# A header name is an HTTP token (RFC 9110, 5.6.2); a value may not break the line.
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_BREAK = re.compile(rb"[\r\n\0]")
 
 
 class ConnectionState(Enum):
@@ -341,7 +351,11 @@ class WebSocket:
         subprotocol: str | None = None,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> None:
-        """Complete the handshake, optionally choosing a subprotocol and adding headers."""
+        """Complete the handshake, optionally choosing a subprotocol and adding headers.
+
+        ``subprotocol`` must be one the client offered (see ``subprotocols``);
+        otherwise, or for a header HTTP does not allow, `WebSocketProtocolError`.
+        """
         if headers is None:
             raw: list[tuple[bytes, bytes]] = []
         else:
@@ -353,6 +367,8 @@ class WebSocket:
         """Close the connection; before ``accept()`` this refuses the handshake (HTTP 403).
 
         Closing a connection that is already closed, or whose client has gone, does nothing.
+        A code that may not be sent (see `CloseCode`; 4000-4999 are yours) or a reason
+        over 123 bytes of UTF-8 raises `WebSocketProtocolError`, and the connection stays open.
         """
         await self.send_event({"type": "websocket.close", "code": int(code), "reason": reason})
 
@@ -362,10 +378,19 @@ class WebSocket:
         close_code: int,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
+        reason: str = "",
     ) -> None:
-        """Refuse the handshake with an HTTP status where the server can send one, else 403."""
+        """Refuse the handshake with an HTTP status where the server can send one.
+
+        Elsewhere a close before accept reads as 403; "come back later" (503) needs
+        a close frame, so it accepts and closes with 1013 and ``reason``.
+        """
         if _HTTP_RESPONSE not in self.scope.get("extensions", {}):
-            await self.close(close_code)
+            if status_code == HTTPStatus.SERVICE_UNAVAILABLE:
+                await self.accept()
+                await self.close(CloseCode.TRY_AGAIN_LATER, reason)
+            else:
+                await self.close(close_code)
             return
         if not body:
             try:
@@ -559,8 +584,12 @@ class WebSocket:
         if kind == "websocket.close":
             if state is _CLOSED or state is _DISCONNECTED:
                 return
-            self.close_code = int(event.get("code", CloseCode.NORMAL_CLOSURE))
-            self.close_reason = event.get("reason") or ""
+            code = int(event.get("code", CloseCode.NORMAL_CLOSURE))
+            reason = event.get("reason") or ""
+            if state is _CONNECTED:  # before accept, a close is an HTTP 403: nothing of it is sent
+                _check_close(code, reason)
+            self.close_code = code
+            self.close_reason = reason
             # Set before awaiting, so that a concurrent close() sends nothing twice.
             self._enter(_CLOSED)
             try:
@@ -578,11 +607,18 @@ class WebSocket:
         elif kind == "websocket.accept":
             if state is not _CONNECTING:
                 raise WebSocketStateError(f"cannot accept a connection that is {state.value}")
+            subprotocol = event.get("subprotocol")
+            if subprotocol is not None and subprotocol not in self.scope.get("subprotocols", ()):
+                raise WebSocketProtocolError(
+                    f"cannot accept subprotocol {subprotocol!r}: the client offered {self.subprotocols}"
+                )
+            _check_headers(event.get("headers", ()))
             self._enter(_CONNECTED)
             logger.debug("accepted %s", self.path)
         elif kind.startswith(_HTTP_RESPONSE):
             if state is _CONNECTED:
                 raise WebSocketStateError("cannot send an HTTP response after accept()")
+            _check_headers(event.get("headers", ()))
             self._enter(_CLOSED)
         try:
             await self._send(event)
@@ -638,6 +674,26 @@ class WebSocket:
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
+
+
+def _check_close(code: int, reason: str) -> None:
+    if code not in _SENDABLE_CODES:
+        raise WebSocketProtocolError(
+            f"close code {code} cannot be sent: use 1000-1003, 1007-1014, or 4000-4999 for your own"
+        )
+    size = len(reason.encode())
+    if size > _MAX_REASON:
+        raise WebSocketProtocolError(
+            f"a close reason holds at most {_MAX_REASON} bytes of UTF-8; this one has {size}"
+        )
+
+
+def _check_headers(headers: Iterable[tuple[bytes, bytes]]) -> None:
+    for name, value in headers:
+        if not _HEADER_NAME.fullmatch(name):
+            raise WebSocketProtocolError(f"{name!r} is not a valid HTTP header name")
+        if _HEADER_BREAK.search(value):
+            raise WebSocketProtocolError(f"the value of header {name!r} contains a line break or NUL")
 
 
 def _raiser(error: Exception) -> Callable[..., Awaitable[Any]]:

@@ -1,0 +1,71 @@
+"""Calls the protocol does not allow, behind real servers, seen by a real client (`websockets`).
+
+Left to the servers, a subprotocol the client did not offer crashed hypercorn on trio
+(every client cut off) and failed the handshake with no log elsewhere; a close code
+that cannot be sent dropped the connection on uvicorn and went out changed on
+hypercorn. wsendpoints refuses them first, so every server answers the same way.
+The client is asyncio-only; the servers cover trio too (see `conftest.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import anyio
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .servers import Running, serve
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture(scope="module")
+def running(server: str) -> Iterator[Running]:
+    with serve(server, "tests.integration.protocol_app:api") as running:
+        yield running
+
+
+def open_ws(url: str, subprotocols: list[str] | None = None) -> connect:
+    return connect(url, subprotocols=subprotocols, open_timeout=TIMEOUT, close_timeout=TIMEOUT)  # type: ignore[arg-type]
+
+
+async def closed_with(url: str) -> tuple[int, str]:
+    """The code and reason of the close frame the server sends right after the handshake."""
+    async with open_ws(url) as ws:
+        with anyio.fail_after(TIMEOUT), pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None, "no close frame"
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_a_subprotocol_the_client_did_not_offer_is_a_500_and_the_server_goes_on(
+    running: Running,
+) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with open_ws(f"{running.url}/subprotocol", subprotocols=["chat"]):
+            pass
+    assert refused.value.response.status_code == 500
+    async with open_ws(f"{running.url}/echo") as ws:
+        await ws.send("still serving")
+        with anyio.fail_after(TIMEOUT):
+            assert await ws.recv() == "still serving"
+    assert "cannot accept subprotocol 'not-offered'" in running.output()
+
+
+@pytest.mark.parametrize("code", [1005, 1006, 5000])
+async def test_a_close_code_that_cannot_be_sent_closes_with_1011(running: Running, code: int) -> None:
+    assert await closed_with(f"{running.url}/close/{code}") == (1011, "")
+
+
+async def test_a_close_reason_over_123_bytes_closes_with_1011(running: Running) -> None:
+    assert await closed_with(f"{running.url}/close/4000?reason={quote('é' * 62)}") == (1011, "")
+
+
+async def test_a_close_reason_of_123_bytes_arrives_whole(running: Running) -> None:
+    reason = "é" * 61 + "!"
+    assert await closed_with(f"{running.url}/close/4999?reason={quote(reason)}") == (4999, reason)
