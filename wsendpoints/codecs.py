@@ -58,7 +58,16 @@ _FRAMES = ("text", "bytes", "any")
 class Codec(Protocol):
     """The codec protocol. Any object with these members is a codec."""
 
-    frame: Frame
+    # Read-only and typed `str`, not `Frame`: a codec class that says `frame = "text"`, as
+    # the guide's do, is a `str` attribute to a type checker. `_check_codec` checks the value.
+    @property
+    def frame(self) -> str:
+        """Which frames the codec reads: ``"text"``, ``"bytes"`` or ``"any"``.
+
+        Any other value is refused with `ConfigurationError` when the codec is
+        registered or a route is given it.
+        """
+        ...
 
     def decode(self, data: Any) -> Any:
         """Turn a received payload into a value; raise ``ValueError`` if it cannot."""

@@ -49,7 +49,11 @@ class WebSocketEndpoint:
     receive_type: ClassVar[str | Codec] = "text"
     send_type: ClassVar[str | Codec] = "text"
     idle_timeout: ClassVar[float | None] = None
-    """Seconds without a message from the client after which the connection closes with 1001."""
+    """Seconds to wait for the client's next message before closing with 1001; None: no limit.
+
+    Each wait is timed on its own: time spent in ``on_receive`` does not count,
+    and what the endpoint sends does not restart it.
+    """
     group_queue_size: ClassVar[int] = 100
     """Group messages queued for this connection before ``group_overflow`` applies."""
     group_overflow: ClassVar[Overflow] = "drop_oldest"

@@ -101,11 +101,12 @@ class WebSocketDisconnect(WebSocketError):
     """The connection is over; nothing more can be received on it.
 
     Raised by ``receive()`` when the client closed the connection or went away,
-    by ``send()`` when the client is gone, and by ``receive()`` after the
-    framework closed the connection because of the client. ``code`` then says
-    why: 1003 (a frame of the wrong kind), 1007 (a payload the codec cannot
-    decode), 1008 (messages faster than ``max_message_rate``), 1009 (a message
-    longer than ``max_message_size``) or 1001 (no message within ``idle_timeout``).
+    by ``send()`` when the client is gone, and by both after the framework
+    closed the connection because of the client. ``code`` then says why: 1003
+    (a frame of the wrong kind), 1007 (a payload the codec cannot decode), 1008
+    (messages faster than ``max_message_rate``, or group messages read too
+    slowly with ``group_overflow="close"``), 1009 (a message longer than
+    ``max_message_size``) or 1001 (no message within ``idle_timeout``).
     """
 
     def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:

@@ -16,6 +16,7 @@ from .websockets import ALL_CODES, DEFAULT_MAX_MESSAGE_SIZE, WebSocket, connecti
 __all__ = ["FunctionView", "View"]
 
 View = Callable[..., Awaitable[None]]
+"""A function view: ``async def view(ws, **path_params) -> None``."""
 
 
 class FunctionView:

@@ -36,6 +36,7 @@ from ..exceptions import ConfigurationError
 __all__ = ["BroadcastBackend", "Deliver", "backend_from_url", "register_backend"]
 
 Deliver = Callable[[str, bytes], None]
+"""The hub's ``deliver(channel, payload)`` callback, which a backend's ``attach()`` receives."""
 
 
 class BroadcastBackend(ABC):

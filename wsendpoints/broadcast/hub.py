@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ..types import Message, Send
     from ..websockets import WebSocket
 
-__all__ = ["OVERFLOW_POLICIES", "Broadcast", "ConnectionOutbox", "Overflow", "Subscription"]
+__all__ = ["OVERFLOW_POLICIES", "Broadcast", "Overflow", "Subscription"]
 
 logger = logging.getLogger("wsendpoints")
 
