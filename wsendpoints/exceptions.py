@@ -20,7 +20,7 @@ decides it in one place (the dispatcher in `wsendpoints._dispatch`) and sends:
 code   sent when
 =====  =======================================================================
 1000   the handler finished, or closed without giving a code
-1001   the server is shutting down, or the client was idle past ``idle_timeout``
+1001   the server is shutting down, or no message came within ``idle_timeout``
 1003   a frame of the wrong kind arrived (binary where text is expected, ...)
 1007   a payload the receive codec cannot decode (bad JSON, bad msgpack, ...)
 1008   the client sent messages faster than ``max_message_rate``, or read its group
