@@ -185,8 +185,9 @@ async def test_close_with_a_code_that_cannot_be_sent_raises_and_the_connection_s
     assert closed.value.code == 4000
     [error] = raised
     assert isinstance(error, WebSocketProtocolError)
-    assert (
-        str(error) == f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999 (4000-4999 are the application's)"
+    assert str(error) == (
+        f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999"
+        " (4000-4999 are the application's)"
     )
 
 

@@ -679,7 +679,8 @@ class WebSocket:
 def _check_close(code: int, reason: str) -> None:
     if code not in _SENDABLE_CODES:
         raise WebSocketProtocolError(
-            f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999 (4000-4999 are the application's)"
+            f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999"
+            " (4000-4999 are the application's)"
         )
     size = len(reason.encode())
     if size > _MAX_REASON:
