@@ -89,8 +89,8 @@ class WebSocketStateError(WebSocketError, RuntimeError):
 class WebSocketProtocolError(WebSocketError, ValueError):
     """An argument the WebSocket protocol does not allow; nothing was sent.
 
-    A close code that may not go in a close frame (1004-1006, 1015, or outside
-    1000-4999), a close reason over 123 bytes of UTF-8, a subprotocol the client
+    A close code that may not go in a close frame (only 1000-1003, 1007-1014 and
+    3000-4999 may), a close reason over 123 bytes of UTF-8, a subprotocol the client
     did not offer, or a header name or value that HTTP does not allow. Servers
     answer these in their own ways (a dropped connection, a changed code, a
     crash), so the call fails before anything reaches the server.
