@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any
 
 import anyio.lowlevel
@@ -75,6 +76,26 @@ def test_sync_client_as_a_context_manager_runs_the_lifespan_hooks(backend: str) 
             assert ws.receive_text() == "ping"
         assert events == ["startup"]
     assert events == ["startup", "shutdown"]
+
+
+def test_connections_of_a_client_not_entered_share_one_event_loop(backend: str) -> None:
+    # What an app shares between its connections (its groups, say) lives on one event loop.
+    class Room(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            await ws.accept()
+            await ws.join("room")
+            await ws.send(str(threading.get_ident()))
+
+        async def on_receive(self, ws: WebSocket, message: str) -> None:
+            await api.publish("room", message, exclude=ws)
+
+    api = API()
+    api.add_websocket("/room", Room)
+    client = TestClient(api, backend=backend, timeout=1)
+    with client.websocket_connect("/room") as alice, client.websocket_connect("/room") as bob:
+        assert alice.receive_text() == bob.receive_text()
+        alice.send_text("hello")
+        assert bob.receive_text() == "hello"
 
 
 # -- the async client ---------------------------------------------------------------------------------

@@ -483,8 +483,14 @@ class TestClient:
         if self._portal is not None:
             yield self._portal
         else:
+            # Kept while this connection is open, so that the ones opened meanwhile share its
+            # event loop: what the app shares between connections (groups) is bound to one.
             with start_blocking_portal(self.backend, self.backend_options) as portal:
-                yield portal
+                self._portal = portal
+                try:
+                    yield portal
+                finally:
+                    self._portal = None
 
 
 def _scope(
