@@ -126,6 +126,23 @@ async def test_receive_from_a_silent_app_raises_receive_timeout(per_call: bool) 
             await ws.receive_text(timeout=call_timeout)
 
 
+async def test_a_message_already_there_is_received_whatever_the_timeout() -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def two(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send("one")
+            await ws.send("two")  # queued with "one": there as soon as "one" is
+            await ws.receive()
+
+    async with connect(api) as ws:
+        assert await ws.receive_text() == "one"
+        assert await ws.receive_text(timeout=0) == "two"
+        with pytest.raises(ReceiveTimeout):
+            await ws.receive_text(timeout=0)
+
+
 def test_sync_client_receive_timeout_is_a_timeout_error(backend: str) -> None:
     client = TestClient(make_api(), backend=backend, timeout=0.2)
     with client.websocket_connect("/silent") as ws, pytest.raises(TimeoutError, match=r"within 0\.2 s"):

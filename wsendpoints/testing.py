@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -111,11 +112,17 @@ class _AppRunner:
         """The app's next event; `_APP_RETURNED` once it has returned."""
         self._raise_app_error()
         limit = self.timeout if timeout is None else timeout
+        # A message already there is taken whatever the deadline: under one of 0, the
+        # receive below would be cancelled at its first checkpoint, before it looked.
+        await anyio.lowlevel.checkpoint()
         try:
-            with anyio.fail_after(limit):
-                message = await self._client_inbox.receive()
-        except TimeoutError:
-            raise ReceiveTimeout(f"nothing from the application within {limit} s") from None
+            message = self._client_inbox.receive_nowait()
+        except anyio.WouldBlock:
+            try:
+                with anyio.fail_after(limit):
+                    message = await self._client_inbox.receive()
+            except TimeoutError:
+                raise ReceiveTimeout(f"nothing from the application within {limit} s") from None
         if message is _APP_RETURNED:
             self._to_client.send_nowait(_APP_RETURNED)  # every later wait sees it too
             self._raise_app_error()
