@@ -199,6 +199,25 @@ async def raises_after_a_message(scope: Message, receive: Any, send: Any) -> Non
     raise RuntimeError("broken app")
 
 
+async def sends_then_raises(scope: Message, receive: Any, send: Any) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    await receive()
+    await send({"type": "websocket.send", "text": "one"})
+    await send({"type": "websocket.send", "text": "two"})
+    raise RuntimeError("broken app")
+
+
+async def test_messages_sent_before_an_application_error_are_received_before_it() -> None:
+    # As behind a server: the client reads what the app sent, then learns that it failed.
+    async with connect(sends_then_raises) as ws:
+        await ws.send_text("trigger")
+        assert await ws.receive_text() == "one"
+        assert await ws.receive_text() == "two"
+        with pytest.raises(RuntimeError, match="broken app"):
+            await ws.receive_text()
+
+
 async def test_application_error_before_accept_is_raised_in_the_test() -> None:
     with pytest.raises(RuntimeError, match="broken app"):
         async with connect(raises_before_accept):

@@ -109,8 +109,11 @@ class _AppRunner:
         self._to_client.send_nowait(message)
 
     async def _next(self, timeout: float | None) -> Message:
-        """The app's next event; `_APP_RETURNED` once it has returned."""
-        self._raise_app_error()
+        """The app's next event; `_APP_RETURNED` once it has returned.
+
+        An error the app raised comes after the events it sent before it, as
+        behind a server (it is stored before `_APP_RETURNED` is queued).
+        """
         limit = self.timeout if timeout is None else timeout
         # A message already there is taken whatever the deadline: under one of 0, the
         # receive below would be cancelled at its first checkpoint, before it looked.
