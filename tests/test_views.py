@@ -245,6 +245,35 @@ async def test_uncaught_disconnect_leaving_the_view_is_not_an_error(caplog: pyte
     assert error_records(caplog) == []
 
 
+@pytest.mark.parametrize(
+    ("ending", "ran"),
+    [("client leaves", ["after the block", "finally"]), ("server shuts down", ["finally"])],
+)
+async def test_code_after_the_block_runs_on_a_disconnect_and_finally_runs_always(
+    ending: str, ran: list[str]
+) -> None:
+    api = API()
+    seen: list[str] = []
+
+    @api.websocket_route("/")
+    async def echo(ws: WebSocket) -> None:
+        try:
+            async with ws:
+                async for message in ws:
+                    await ws.send(message)
+            seen.append("after the block")
+        finally:
+            seen.append("finally")
+
+    async with connect(api) as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+        if ending == "server shuts down":
+            await api.close_connections(timeout=5)
+            assert await close_code_from_app(ws) == 1001
+    assert seen == ran
+
+
 # -- background tasks -------------------------------------------------------------------------------
 
 
