@@ -530,3 +530,32 @@ async def test_a_background_send_racing_the_apps_own_close_ends_quietly(
         assert ended.value.code == 4000
     assert closed == [4000]
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_on_receive_sending_after_a_task_of_the_connection_closed_it_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    codes: list[int] = []
+
+    class Closer(WebSocketEndpoint):
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            closed = anyio.Event()
+
+            async def close_now() -> None:
+                await ws.close(4000)
+                closed.set()
+
+            ws.task_group.start_soon(close_now)
+            await closed.wait()
+            await ws.send("too late: the task closed it")
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            codes.append(close_code)
+
+    api = API()
+    api.add_websocket("/", Closer)
+    async with connect(api) as ws:
+        await ws.send_text("hi")
+        assert await close_code_from_app(ws) == 4000
+    assert codes == [4000]
+    assert error_records(caplog) == []

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect
-from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
+from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketStateError
 from wsendpoints.testing import ClientWebSocket, connect
 
 
@@ -301,3 +301,55 @@ async def test_tasks_a_view_starts_end_with_its_connection() -> None:
         await ws.send_text("stop")
         assert await close_code_from_app(ws) == 1000
     assert cancelled == ["push"]
+
+
+async def test_a_send_that_loses_the_race_against_a_background_close_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The countdown above: a task closes the connection while the view answers a message.
+    # The view did not close it, so to the view the connection ended under it.
+    api = API()
+    seen: list[BaseException] = []
+    after_block: list[str] = []
+
+    @api.websocket_route("/")
+    async def view(ws: WebSocket) -> None:
+        closed = anyio.Event()
+
+        async def close_now() -> None:
+            await ws.close(4000)
+            closed.set()
+
+        async with ws:
+            async for message in ws:
+                ws.task_group.start_soon(close_now)
+                await closed.wait()  # the background close always wins the race
+                try:
+                    await ws.send(f"you said {message}")
+                except BaseException as exc:
+                    seen.append(exc)
+                    raise
+        after_block.append("ran")
+
+    async with connect(api) as ws:
+        await ws.send_text("hi")
+        assert await close_code_from_app(ws) == 4000
+    assert [(type(exc), exc.code) for exc in seen] == [(WebSocketDisconnect, 4000)]  # type: ignore[attr-defined]
+    assert after_block == ["ran"]  # silenced by `async with ws`, as a client leaving is
+    assert error_records(caplog) == []
+
+
+async def test_a_send_after_the_views_own_close_is_still_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000)
+        await ws.send("too late")  # a bug in the view: it closed the connection itself
+
+    async with connect(api) as ws:
+        assert await close_code_from_app(ws) == 4000
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], WebSocketStateError)

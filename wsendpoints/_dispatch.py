@@ -61,6 +61,7 @@ class serving:
     async def __aenter__(self) -> None:
         await self._tg.__aenter__()
         self._ws._task_group = self._tg
+        self._ws._handler_task = anyio.get_current_task().id
         if self._api is not None:
             self._api._served(self)
 

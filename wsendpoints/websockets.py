@@ -142,12 +142,13 @@ class WebSocket:
 
     __slots__ = (
         "_caught",
+        "_closed_elsewhere",
         "_connect_received",
         "_decode",
         "_encode",
-        "_framework_closed",
         "_group_overflow",
         "_group_queue_size",
+        "_handler_task",
         "_headers",
         "_idle_timeout",
         "_max_size",
@@ -207,7 +208,11 @@ class WebSocket:
         self._state: ConnectionState
         self._enter(_CONNECTING)
         self._connect_received = False
-        self._framework_closed = False
+        # Closed by the framework or by a task other than the handler: the handler did
+        # not close it, so its later sends raise WebSocketDisconnect, not a state error.
+        self._closed_elsewhere = False
+        # The handler's task (its anyio id), set by the dispatcher that serves the connection.
+        self._handler_task: int | None = None
         # Routes hand over codecs they resolved and checked at registration.
         receive_codec = resolve_codec(receive_type) if isinstance(receive_type, str) else receive_type
         self._receive_codec = receive_codec
@@ -523,7 +528,7 @@ class WebSocket:
     async def _close_by_framework(self, code: int, reason: str) -> None:
         """Close for the client's fault: later sends end quietly with WebSocketDisconnect."""
         if self._state is _CONNECTED:
-            self._framework_closed = True
+            self._closed_elsewhere = True
         await self.close(code, reason)
 
     async def _too_big(self, data: str | bytes) -> WebSocketDisconnect:
@@ -588,6 +593,10 @@ class WebSocket:
             reason = event.get("reason") or ""
             if state is _CONNECTED:  # before accept, a close is an HTTP 403: nothing of it is sent
                 _check_close(code, reason)
+                if self._handler_task is not None and anyio.get_current_task().id != self._handler_task:
+                    # One of the connection's tasks closed it while the handler was busy:
+                    # to the handler, the connection ended under it, as if the client left.
+                    self._closed_elsewhere = True
             self.close_code = code
             self.close_reason = reason
             # Set before awaiting, so that a concurrent close() sends nothing twice.
@@ -633,7 +642,7 @@ class WebSocket:
     def _send_error(self) -> Exception:
         if self._state is _CONNECTING:
             return WebSocketStateError(_SEND_BEFORE_ACCEPT)
-        if self._state is _CLOSED and self._framework_closed:
+        if self._state is _CLOSED and self._closed_elsewhere:
             return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
         if self._state is _CLOSED:
             return WebSocketStateError(
