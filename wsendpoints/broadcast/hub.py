@@ -344,6 +344,15 @@ class Broadcast:
             raise BroadcastError(
                 f"cannot publish to {channel!r}: msgpack cannot serialise the message ({exc})"
             ) from None
+        try:
+            # A tuple as a dict key packs, but arrives as a list, which cannot be a key: every
+            # receiver would drop the message. Unpacking once here says so to the publisher.
+            msgpack.unpackb(payload, strict_map_key=False)
+        except (TypeError, ValueError) as exc:
+            raise BroadcastError(
+                f"cannot publish to {channel!r}: the message would not arrive, as a dict key that is "
+                f"a tuple becomes a list ({exc})"
+            ) from None
         await self.backend.publish(channel, payload)
 
     def subscribe(self, channel: str, *, max_queue: int = 1000) -> Subscription:
