@@ -329,3 +329,33 @@ async def test_the_app_shuts_down_cleanly_while_redis_is_away(caplog: pytest.Log
         with pytest.raises(BroadcastError, match="not running"):
             await api.publish("room:1", "after shutdown")
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+async def test_a_group_name_that_is_not_utf_8_works_and_survives_a_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # JSON's "\udcff" escape decodes to a lone surrogate, which strict UTF-8 cannot encode:
+    # a client can name such a group. It must work as with memory://, and not stop the
+    # reconnection of the process's other groups.
+    with RedisServer() as redis:
+        one, two = API(broadcast=redis.url), API(broadcast=redis.url)
+
+        @one.websocket_route("/join", receive_type="json", send_type="text")
+        async def join(ws: WebSocket) -> None:
+            async with ws:
+                async for group in ws:
+                    await ws.join(group)
+                    await ws.send("joined")
+
+        async with lifespan(one), lifespan(two), connect(one, "/join") as member:
+            await member.send_text('"odd \\udcff"')
+            await member.send_text('"plain"')
+            assert [await member.receive_text(), await member.receive_text()] == ["joined", "joined"]
+            await two.publish("odd \udcff", "odd")
+            assert await member.receive_text() == "odd"
+
+            await anyio.to_thread.run_sync(redis.restart)
+            await publish_until_received(two, "plain", member)
+            await two.publish("odd \udcff", "resumed")
+            assert await drain_until(member, "resumed")
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -111,7 +111,7 @@ class RedisBackend(BroadcastBackend):
             return  # reconnecting: the reader subscribes to every channel when it is back
         try:
             with anyio.fail_after(self.timeout):
-                await pubsub.subscribe(channel)
+                await pubsub.subscribe(_wire(channel))
         except Exception as exc:
             # The connection broke under us; the reader reconnects and subscribes again.
             logger.debug("subscribing to %r failed (%s); it is retried on reconnection", channel, _why(exc))
@@ -123,7 +123,7 @@ class RedisBackend(BroadcastBackend):
             return
         try:
             with anyio.fail_after(self.timeout):
-                await pubsub.unsubscribe(channel)
+                await pubsub.unsubscribe(_wire(channel))
         except Exception as exc:
             # A new connection will not subscribe to it again.
             logger.debug("unsubscribing from %r failed (%s)", channel, _why(exc))
@@ -134,7 +134,7 @@ class RedisBackend(BroadcastBackend):
             raise BroadcastError(f"cannot publish to {channel!r}: {NOT_RUNNING}")
         try:
             with anyio.fail_after(self.timeout):
-                await client.publish(channel, payload)
+                await client.publish(_wire(channel), payload)
         except TimeoutError:
             raise BroadcastError(
                 f"cannot publish to {channel!r}: Redis at {self.where} did not answer within {self.timeout} s"
@@ -191,10 +191,10 @@ class RedisBackend(BroadcastBackend):
         self._pubsub = pubsub
         channels = set(self._channels)
         if channels:
-            await pubsub.subscribe(*channels)
+            await pubsub.subscribe(*map(_wire, channels))
         # Left while we were subscribing: nothing would ever unsubscribe these.
         if gone := channels - self._channels:
-            await pubsub.unsubscribe(*gone)
+            await pubsub.unsubscribe(*map(_wire, gone))
 
     async def _read(self, pubsub: PubSub[bytes]) -> None:
         deliver = self._deliver
@@ -207,7 +207,7 @@ class RedisBackend(BroadcastBackend):
             if not isinstance(channel, bytes) or not isinstance(payload, bytes):
                 continue
             try:
-                deliver(channel.decode(), payload)
+                deliver(channel.decode(errors="surrogatepass"), payload)
             except Exception:
                 logger.exception("delivering a group message on %r failed", channel)
 
@@ -241,6 +241,16 @@ class RedisBackend(BroadcastBackend):
                 yield
             finally:
                 self._waiting = None
+
+
+def _wire(channel: str) -> bytes:
+    """The channel's name in Redis: any str, lone surrogates included, as the memory backend takes.
+
+    A JSON client can send a group name with one (``"\\udcff"``), which strict UTF-8
+    cannot encode: such a channel could not be subscribed to, and then failed every
+    reconnection, and with it the delivery of every other channel.
+    """
+    return channel.encode(errors="surrogatepass")
 
 
 def _clock(timestamp: float) -> str:
