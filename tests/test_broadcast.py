@@ -403,6 +403,59 @@ async def test_joining_in_on_disconnect_does_not_outlive_the_connection() -> Non
     assert api.broadcast.members("after") == 0
 
 
+class SlowFirstSubscribe(MemoryBackend):
+    """A broker whose first SUBSCRIBE is slow: it waits until `answer` is set; later ones are quick."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.answer: anyio.Event | None = None
+
+    async def subscribe(self, channel: str) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.answer = anyio.Event()
+            await self.answer.wait()
+
+
+async def test_a_first_joiner_cancelled_while_subscribing_does_not_fail_those_joining_with_it() -> None:
+    # The docs' forwarding view subscribes in a background task, which is cancelled when its
+    # client leaves: if that happens while its subscription is on its way to the broker, the
+    # others who joined the same group meanwhile must still join, not be closed with 1011.
+    backend = SlowFirstSubscribe()
+    api = API(broadcast=backend)
+
+    @api.websocket_route("/watch/{room}", value_type="json")
+    async def watch(ws: WebSocket, room: str) -> None:
+        async def forward() -> None:
+            async with api.broadcast.subscribe(room) as messages:
+                async for message in messages:
+                    await ws.send({"seen": message})
+
+        async with ws:
+            ws.task_group.start_soon(forward)
+            async for _ in ws:
+                pass
+
+    async def members_become(count: int) -> None:
+        with anyio.move_on_after(TIMEOUT):
+            while api.broadcast.members("room") != count:  # noqa: ASYNC110 (the app's tasks get there)
+                await anyio.sleep(0.01)
+            return
+        pytest.fail(f"the room has {api.broadcast.members('room')} members, not {count}")
+
+    async with connect(api, "/watch/room") as leaving:
+        await members_become(1)  # its subscription is on its way to the broker
+        async with connect(api, "/watch/room") as staying:
+            await members_become(2)  # waiting for that subscription to hold
+            await leaving.close()
+            # The first has gone mid-subscription; the other has subscribed in its place.
+            await members_become(1)
+            assert backend.calls == 2
+            await api.publish("room", "still watched")
+            assert await staying.receive_json() == {"seen": "still watched"}
+
+
 # -- publishing from outside any connection ------------------------------------------------
 
 

@@ -254,6 +254,17 @@ def _send_event(codec: Codec, message: Any) -> Message | None:
     return {"type": "websocket.send", "bytes": data}
 
 
+class _Subscribing:
+    """A first joiner's request for a channel's subscription, which those who join meanwhile wait on."""
+
+    __slots__ = ("done", "retry")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        # Those who joined meanwhile, when the first joiner was cancelled: they ask again.
+        self.retry: set[_Member] = set()
+
+
 class Subscription:
     """A low-level subscription to one channel: ``async for message in sub``.
 
@@ -305,7 +316,7 @@ class Broadcast:
         self.backend.attach(self._deliver)
         self._members: dict[str, set[_Member]] = {}
         # Set when the backend has confirmed the subscription a first joiner asked for.
-        self._subscribing: dict[str, anyio.Event] = {}
+        self._subscribing: dict[str, _Subscribing] = {}
         self._task_group: TaskGroup | None = None
 
     async def __aenter__(self) -> Broadcast:
@@ -371,20 +382,26 @@ class Broadcast:
             subscribing = self._subscribing.get(channel)
             if subscribing is not None:
                 # Not a member until the first joiner's subscription holds.
-                await subscribing.wait()
-                if member not in self._members.get(channel, ()):
+                await subscribing.done.wait()
+                if member in subscribing.retry:
+                    await self.join(channel, member)
+                elif member not in self._members.get(channel, ()):
                     raise BroadcastError(f"could not subscribe to {channel!r}")
             return
         self._members[channel] = {member}
-        subscribing = self._subscribing[channel] = anyio.Event()
+        subscribing = self._subscribing[channel] = _Subscribing()
         try:
             await self.backend.subscribe(channel)
-        except BaseException:
-            del self._members[channel]  # everyone who joined meanwhile goes too
+        except BaseException as exc:
+            joined = self._members.pop(channel, set())  # everyone who joined meanwhile goes too...
+            if not isinstance(exc, Exception):
+                # ...unless this joiner was only cancelled (its connection ended, say): that
+                # is no answer for the others, so they ask again, the first of them subscribing.
+                subscribing.retry = joined - {member}
             raise
         finally:
             del self._subscribing[channel]
-            subscribing.set()
+            subscribing.done.set()
 
     async def leave(self, channel: str, member: _Member) -> None:
         """Remove ``member`` from ``channel``, unsubscribing the backend after its last."""
