@@ -418,10 +418,12 @@ class SlowFirstSubscribe(MemoryBackend):
             await self.answer.wait()
 
 
-async def test_a_first_joiner_cancelled_while_subscribing_does_not_fail_those_joining_with_it() -> None:
-    # The docs' forwarding view subscribes in a background task, which is cancelled when its
-    # client leaves: if that happens while its subscription is on its way to the broker, the
-    # others who joined the same group meanwhile must still join, not be closed with 1011.
+def watch_api() -> tuple[API, SlowFirstSubscribe]:
+    """``/watch/{room}``: the docs' view that forwards a subscription's messages from a background task.
+
+    That task is cancelled when the client leaves, even while its subscription is on its way to
+    the broker, here a slow one.
+    """
     backend = SlowFirstSubscribe()
     api = API(broadcast=backend)
 
@@ -437,23 +439,68 @@ async def test_a_first_joiner_cancelled_while_subscribing_does_not_fail_those_jo
             async for _ in ws:
                 pass
 
-    async def members_become(count: int) -> None:
-        with anyio.move_on_after(TIMEOUT):
-            while api.broadcast.members("room") != count:  # noqa: ASYNC110 (the app's tasks get there)
-                await anyio.sleep(0.01)
-            return
-        pytest.fail(f"the room has {api.broadcast.members('room')} members, not {count}")
+    return api, backend
 
+
+async def members_become(api: API, count: int) -> None:
+    with anyio.move_on_after(TIMEOUT):
+        while api.broadcast.members("room") != count:  # noqa: ASYNC110 (the app's tasks get there)
+            await anyio.sleep(0.01)
+        return
+    pytest.fail(f"the room has {api.broadcast.members('room')} members, not {count}")
+
+
+async def test_a_first_joiner_cancelled_while_subscribing_does_not_fail_those_joining_with_it() -> None:
+    # The others who joined meanwhile must still join, not be closed with 1011.
+    api, backend = watch_api()
     async with connect(api, "/watch/room") as leaving:
-        await members_become(1)  # its subscription is on its way to the broker
+        await members_become(api, 1)  # its subscription is on its way to the broker
         async with connect(api, "/watch/room") as staying:
-            await members_become(2)  # waiting for that subscription to hold
+            await members_become(api, 2)  # waiting for that subscription to hold
             await leaving.close()
             # The first has gone mid-subscription; the other has subscribed in its place.
-            await members_become(1)
+            await members_become(api, 1)
             assert backend.calls == 2
             await api.publish("room", "still watched")
             assert await staying.receive_json() == {"seen": "still watched"}
+
+
+async def test_a_joiner_cancelled_while_waiting_for_the_subscription_leaves_the_group() -> None:
+    api, backend = watch_api()
+    async with connect(api, "/watch/room") as staying:
+        await members_become(api, 1)  # its subscription is on its way to the broker
+        async with connect(api, "/watch/room") as leaving:
+            await members_become(api, 2)  # waiting for that subscription to hold
+            await leaving.close()
+        # Gone before it was a member: it is in the group no more.
+        await members_become(api, 1)
+        assert backend.answer is not None
+        backend.answer.set()
+        await api.publish("room", "still watched")
+        assert await staying.receive_json() == {"seen": "still watched"}
+        assert api.broadcast.members("room") == 1
+    await members_become(api, 0)
+
+
+async def test_a_join_that_timed_out_is_not_in_ws_groups_and_can_be_tried_again() -> None:
+    api = API(broadcast=SlowFirstSubscribe())
+
+    @api.websocket_route("/patient")
+    async def patient(ws: WebSocket) -> None:
+        async with ws:
+            with anyio.move_on_after(0.05):
+                await ws.join("room")
+            await ws.send(",".join(ws.groups) or "in no group")
+            await ws.join("room")
+            await ws.send(",".join(ws.groups))
+            async for _ in ws:
+                pass
+
+    async with connect(api, "/patient") as ws:
+        assert await ws.receive_text() == "in no group"
+        assert await ws.receive_text() == "room"
+        await api.publish("room", "arrives")
+        assert await ws.receive_text() == "arrives"
 
 
 # -- publishing from outside any connection ------------------------------------------------

@@ -172,7 +172,12 @@ class ConnectionOutbox:
         self.start()
         if group not in self.groups:
             self.groups.add(group)
-            await self._hub.join(group, self)
+            try:
+                await self._hub.join(group, self)
+            except BaseException:
+                # Not a member (the hub has let it go): not in ws.groups, and a later join tries again.
+                self.groups.discard(group)
+                raise
 
     async def leave(self, group: str) -> None:
         if group in self.groups:
@@ -382,7 +387,12 @@ class Broadcast:
             subscribing = self._subscribing.get(channel)
             if subscribing is not None:
                 # Not a member until the first joiner's subscription holds.
-                await subscribing.done.wait()
+                try:
+                    await subscribing.done.wait()
+                except BaseException:
+                    # Cancelled: a Subscription whose __aenter__ failed is never left.
+                    self._drop(channel, member)
+                    raise
                 if member in subscribing.retry:
                     await self.join(channel, member)
                 elif member not in self._members.get(channel, ()):
