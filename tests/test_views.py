@@ -353,3 +353,61 @@ async def test_a_send_after_the_views_own_close_is_still_an_error(caplog: pytest
     [record] = error_records(caplog)
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], WebSocketStateError)
+
+
+def room_api(catch: bool) -> API:
+    """A hand-made room: each message goes to every connection, the sender's first."""
+    api = API()
+    room: dict[str, WebSocket] = {}
+
+    @api.websocket_route("/{name}")
+    async def member(ws: WebSocket, name: str) -> None:
+        room[name] = ws
+        async with ws:
+            async for message in ws:
+                for other, peer in list(room.items()):
+                    try:
+                        await peer.send(f"{name}: {message}")
+                    except WebSocketDisconnect:
+                        if not catch:
+                            raise
+                        del room[other]
+
+    return api
+
+
+async def test_another_connections_disconnect_is_the_senders_error_not_its_close_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Not caught, the other connection's disconnect (1000: it left normally) must not close
+    # the sender's connection with 1000, silently, as if the sender's own client had left.
+    api = room_api(catch=False)
+    async with connect(api, "/a") as a:
+        async with connect(api, "/b") as b:
+            await b.send_text("hi")
+            assert await b.receive_text() == "b: hi"
+            assert await a.receive_text() == "b: hi"
+            await b.close(1000)
+        await anyio.wait_all_tasks_blocked()
+        await a.send_text("anyone?")
+        assert await a.receive_text() == "a: anyone?"
+        assert await close_code_from_app(a) == 1011
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], WebSocketDisconnect)
+    assert record.exc_info[1].code == 1000
+
+
+async def test_a_room_that_catches_the_disconnect_of_one_that_left_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = room_api(catch=True)
+    async with connect(api, "/a") as a:
+        async with connect(api, "/b") as b:
+            await b.send_text("hi")
+            assert await a.receive_text() == "b: hi"
+        await anyio.wait_all_tasks_blocked()
+        for n in range(2):  # the first send finds b gone and forgets it; the second does not try
+            await a.send_text(f"#{n}")
+            assert await a.receive_text() == f"a: #{n}"
+    assert error_records(caplog) == []

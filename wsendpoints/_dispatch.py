@@ -102,7 +102,12 @@ class serving:
                 if ws.connection_state is _CLOSED
                 else WebSocketDisconnect
             )
-            failures = [leaf for leaf in leaves if not isinstance(leaf, ended)]
+            failures = [
+                leaf
+                for leaf in leaves
+                if not isinstance(leaf, ended)
+                or (isinstance(leaf, WebSocketDisconnect) and not ws._ends_with(leaf))
+            ]
             error = (
                 failures[0] if failures else WebSocketDisconnect(ws.close_code or CloseCode.NORMAL_CLOSURE)
             )
@@ -124,7 +129,7 @@ async def _end(
     ws: WebSocket, error: BaseException | None, name: str, code: int = CloseCode.NORMAL_CLOSURE
 ) -> None:
     reason = ""
-    if isinstance(error, WebSocketDisconnect):
+    if isinstance(error, WebSocketDisconnect) and ws._ends_with(error):
         code, reason = error.code, error.reason
     elif error is not None:
         code = CloseCode.INTERNAL_ERROR

@@ -109,6 +109,11 @@ class WebSocketDisconnect(WebSocketError):
     ``max_message_size``) or 1001 (no message within ``idle_timeout``).
     """
 
+    # id() of the connection that raised it; None when the application raised it. A
+    # handler that sends to another connection can get that one's disconnect: it must
+    # not end the handler's own connection with the other's code.
+    _connection: int | None = None
+
     def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         super().__init__(code, reason)
         self.code = int(code)

@@ -490,8 +490,8 @@ class WebSocket:
             # Every connection starts here: shared raisers, nothing made per connection.
             self._receive, self._send_data = _BEFORE_ACCEPT
         else:
-            self._receive = _raiser(self._receive_error())
-            self._send_data = _raiser(self._send_error())
+            self._receive = _raiser(self._receive_error(), id(self))
+            self._send_data = _raiser(self._send_error(), id(self))
 
     def _receive_error(self) -> Exception:
         if self._state is _CONNECTING:
@@ -655,7 +655,9 @@ class WebSocket:
         # so in their own ways (uvicorn: OSError; hypercorn: its own exception).
         if self._state is not _DISCONNECTED:
             self._disconnected(CloseCode.ABNORMAL_CLOSURE, "the client went away")
-        return WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+        gone = WebSocketDisconnect(self.close_code or CloseCode.ABNORMAL_CLOSURE, self.close_reason)
+        gone._connection = id(self)
+        return gone
 
     # -- context manager ---------------------------------------------------------------
 
@@ -673,13 +675,17 @@ class WebSocket:
         if exc is None:
             await self.close()
             return False
-        if isinstance(exc, WebSocketDisconnect):
+        if isinstance(exc, WebSocketDisconnect) and self._ends_with(exc):
             await self.close(exc.code, exc.reason)
             return exc.code in self._caught
         if isinstance(exc, Exception):
             await self.close(CloseCode.INTERNAL_ERROR)
         # Cancellation passes through untouched: the dispatcher closes with 1001.
         return False
+
+    def _ends_with(self, exc: WebSocketDisconnect) -> bool:
+        """Whether ``exc`` ends this connection, rather than being another one's news."""
+        return exc._connection is None or exc._connection == id(self)
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
@@ -706,13 +712,19 @@ def _check_headers(headers: Iterable[tuple[bytes, bytes]]) -> None:
             raise WebSocketProtocolError(f"the value of header {name!r} contains a line break or NUL")
 
 
-def _raiser(error: Exception) -> Callable[..., Awaitable[Any]]:
-    """An async callable that raises an exception like ``error`` (a new one) when awaited."""
-    return functools.partial(_raise, type(error), error.args)
+def _raiser(error: Exception, connection: int | None = None) -> Callable[..., Awaitable[Any]]:
+    """An async callable that raises an exception like ``error`` (a new one) when awaited.
+
+    A `WebSocketDisconnect` is marked as ``connection``'s (the id of its WebSocket).
+    """
+    return functools.partial(_raise, type(error), error.args, connection)
 
 
-async def _raise(error: type[Exception], args: tuple[Any, ...], *_: Any) -> NoReturn:
-    raise error(*args)
+async def _raise(error: type[Exception], args: tuple[Any, ...], connection: int | None, *_: Any) -> NoReturn:
+    exc = error(*args)
+    if isinstance(exc, WebSocketDisconnect):
+        exc._connection = connection
+    raise exc
 
 
 _RECEIVE_BEFORE_ACCEPT = "accept() the connection before receiving from it"
