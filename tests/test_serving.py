@@ -175,6 +175,31 @@ async def test_close_connections_drains_with_1001_and_runs_on_disconnect() -> No
         assert refused.value.status_code == 503
 
 
+async def test_an_on_disconnect_running_past_the_timeout_is_cut(caplog: pytest.LogCaptureFixture) -> None:
+    """Shielded from the cancellation that ends its connection, not from the shutdown timeout."""
+    cleaning = anyio.Event()
+    finished: list[str] = []
+
+    class Stuck(WebSocketEndpoint):
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            cleaning.set()
+            await anyio.sleep(3)  # a flush to a database that no longer answers, say
+            finished.append("on_disconnect")
+
+    api = API()
+    api.add_websocket("/stuck", Stuck)
+    with anyio.fail_after(2):
+        async with connect(api, "/stuck") as ws:
+            await api.close_connections(timeout=0.2)
+            assert cleaning.is_set()
+            with pytest.raises(WebSocketDisconnect) as ended:
+                await ws.receive_text()
+            assert ended.value.code == 1001
+    assert api.connection_count == 0
+    assert finished == []
+    assert "cut 1 connection(s) still open after 0.2 s" in caplog.messages
+
+
 @pytest.mark.parametrize("extension", [True, False], ids=["http-response", "no-http-response"])
 async def test_a_handshake_still_in_on_connect_when_draining_is_told_to_come_back(extension: bool) -> None:
     """Not the client's fault: HTTP 503, or 1013 where the server cannot send a status; never a 403."""

@@ -133,7 +133,11 @@ class API:
         # drain) by cancelling its own task group: no cancel scope of the API's.
         self._open = 0
         self._serving: set[serving] = set()
+        # The shielded on_disconnect hooks running now: shielded from their
+        # connection's end, but cut with it once the shutdown timeout has passed.
+        self._cleanups: set[anyio.CancelScope] = set()
         self._draining = False
+        self._cut = False
         self._drained: anyio.Event | None = None
         # The middleware wrap a small app that calls this one back to route: see `__call__`.
         stack: ASGIApp | None = None
@@ -290,7 +294,9 @@ class API:
         """Close every open connection with 1001 and refuse new ones; wait until each has ended.
 
         Each connection's ``on_disconnect`` has run when this returns, unless
-        ``timeout`` seconds passed first. Servers call this on shutdown.
+        ``timeout`` seconds passed first: then the connections still open are
+        cut, their ``on_disconnect`` cancelled where it waits. Servers call this
+        on shutdown.
         """
         self._draining = True
         self._drained = anyio.Event()
@@ -300,7 +306,13 @@ class API:
             with anyio.move_on_after(timeout):
                 await self._drained.wait()
         if self._open:
-            logger.warning("%d connection(s) still open after %s s", self._open, timeout)
+            logger.warning("cut %d connection(s) still open after %s s", self._open, timeout)
+            # Past the timeout no clean-up is waited for: the server would wait
+            # on a shielded on_disconnect for as long as it takes (trio), or
+            # cancel it only after a grace period of its own (uvicorn).
+            self._cut = True
+            for cleanup in list(self._cleanups):
+                cleanup.cancel()
 
     def _served(self, connection: serving) -> None:
         """A connection has started serving: drain it with the others (or now)."""
@@ -311,6 +323,16 @@ class API:
     def _served_no_more(self, connection: serving) -> None:
         """A connection has left serving: nothing left to drain there."""
         self._serving.discard(connection)
+
+    def _cleaning_up(self, cleanup: anyio.CancelScope) -> None:
+        """An ``on_disconnect`` has started, in ``cleanup``: cut it if shutdown runs out of time."""
+        self._cleanups.add(cleanup)
+        if self._cut:
+            cleanup.cancel()
+
+    def _cleaned_up(self, cleanup: anyio.CancelScope) -> None:
+        """An ``on_disconnect`` has ended: nothing left to cut there."""
+        self._cleanups.discard(cleanup)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()

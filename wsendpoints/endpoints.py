@@ -32,7 +32,8 @@ class WebSocketEndpoint:
     - ``on_receive(ws, message)`` runs for each message, in order, decoded with
       ``receive_type``. ``ws.send()`` encodes with ``send_type``.
     - ``on_disconnect(ws, close_code)`` runs exactly once for every connection
-      whose ``on_connect`` ran, whatever ended it, shielded from cancellation.
+      whose ``on_connect`` ran, whatever ended it, shielded from cancellation
+      (only a shutdown past its timeout cuts it short).
 
     The class attributes (``value_type``, ``receive_type``, ``send_type``,
     ``idle_timeout``, ``group_queue_size``, ``group_overflow``) mean what the
@@ -147,8 +148,16 @@ class WebSocketEndpoint:
                     await on_receive(ws, data)
         finally:
             if connected:
-                with anyio.CancelScope(shield=True):
+                # Shielded from whatever ended the connection; only a shutdown that
+                # has run out of time cancels the scope itself (API.close_connections).
+                api = ws.scope.get("wsendpoints.api")
+                with anyio.CancelScope(shield=True) as cleanup:
+                    if api is not None:
+                        api._cleaning_up(cleanup)
                     try:
                         await self.on_disconnect(ws, ws.close_code or CloseCode.ABNORMAL_CLOSURE)
                     except Exception:
                         logger.exception("error in %s.on_disconnect on %s", type(self).__qualname__, ws.path)
+                    finally:
+                        if api is not None:
+                            api._cleaned_up(cleanup)

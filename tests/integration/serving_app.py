@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import anyio
+
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 
 LOG = os.environ.get("WSENDPOINTS_TEST_LOG", os.devnull)
@@ -33,6 +35,16 @@ class Echo(WebSocketEndpoint):
 @api.websocket_route("/quiet", idle_timeout=0.5)
 class Quiet(Echo):
     pass
+
+
+@api.websocket_route("/stuck")
+class Stuck(Echo):
+    """Its clean-up outlasts any shutdown timeout: shutdown has to cut it."""
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        record("stuck")
+        await anyio.sleep(60)
+        record("unstuck")
 
 
 @api.on("shutdown")

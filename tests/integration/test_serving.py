@@ -67,6 +67,22 @@ async def test_sigterm_closes_every_connection_then_runs_shutdown_hooks(server: 
     assert lines[-1] == "shutdown", "the shutdown hooks ran after every on_disconnect"
 
 
+async def test_a_connection_still_open_after_the_shutdown_timeout_is_cut(server: str, tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    env = {"WSENDPOINTS_TEST_LOG": str(log)}
+    with serve(server, APP, env=env, options=("--shutdown-timeout", "1")) as running:
+        stuck = await open_ws(f"{running.url}/stuck")
+        running.process.send_signal(signal.SIGTERM)
+        assert (await close_frame(stuck))[0] == 1001
+        # Its on_disconnect would sleep for a minute: the timeout cuts it, and the process exits.
+        running.process.wait(timeout=1.0 + 5.0)
+        output = running.output()
+
+    assert log.read_text().split() == ["stuck", "shutdown"]
+    assert "cut 1 connection(s) still open after 1.0 s" in output
+    assert "Traceback" not in output
+
+
 async def test_over_max_connections_the_handshake_gets_503(server: str) -> None:
     with serve(server, APP, env={"MAX_CONNECTIONS": "2"}) as running:
         first, second = await open_ws(f"{running.url}/echo"), await open_ws(f"{running.url}/echo")
