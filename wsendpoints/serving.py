@@ -90,7 +90,7 @@ def serve(
             raise ConfigurationError("--broadcast does not combine with --reload")
         if not isinstance(app, str) or backend != "asyncio":
             raise ConfigurationError("reload needs the app as 'module:attribute' and the asyncio backend")
-        _serve_uvicorn_reload(app, host, port, options, log_level)
+        _serve_uvicorn_reload(app, host, port, options, log_level, fd)
         return
     api = import_app(app) if isinstance(app, str) else app
     if broadcast is not None:
@@ -129,12 +129,14 @@ def _serve_uvicorn(
     DrainingServer(config).run()
 
 
-def _serve_uvicorn_reload(target: str, host: str, port: int, options: ServerOptions, log_level: str) -> None:
+def _serve_uvicorn_reload(
+    target: str, host: str, port: int, options: ServerOptions, log_level: str, fd: int | None
+) -> None:
     import uvicorn
 
     # The reloader runs the app in a child process with uvicorn's own Server,
     # so shutdown there is uvicorn's: open connections are closed with 1012.
-    uvicorn.run(target, host=host, port=port, reload=True, **_uvicorn_options(options, log_level))
+    uvicorn.run(target, host=host, port=port, fd=fd, reload=True, **_uvicorn_options(options, log_level))
 
 
 def _serve_hypercorn_trio(

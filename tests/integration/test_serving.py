@@ -186,3 +186,14 @@ async def test_the_cli_serves_the_chat_example(server: str) -> None:
                 assert json.loads(await ws.recv()) == {"type": "join", "nick": "ada"}
                 await ws.send(json.dumps({"text": "hello"}))
                 assert json.loads(await ws.recv()) == {"type": "message", "nick": "ada", "text": "hello"}
+
+
+async def test_reload_serves_on_the_socket_it_is_given(server: str) -> None:
+    if server != "wsendpoints-asyncio":
+        pytest.skip("--reload runs uvicorn only")
+    # The helper hands the server a bound socket with --fd: serving anywhere else, it never answers.
+    with serve(server, APP, options=("--reload",)) as running:
+        async with connect(f"{running.url}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+            await ws.send("reloadable")
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == "reloadable"
