@@ -9,6 +9,7 @@ endpoint its ``on_disconnect`` on both servers, before the shutdown hooks run.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import signal
@@ -26,6 +27,8 @@ __all__ = ["ServerOptions", "import_app", "serve"]
 logger = logging.getLogger("wsendpoints")
 
 BACKENDS = ("asyncio", "trio")
+# The framework's lines, beside uvicorn's "INFO:     ..." ones.
+_LOG_FORMAT = "%(levelname)s:     [wsendpoints] %(message)s"
 
 
 @dataclass(frozen=True)
@@ -133,10 +136,29 @@ def _serve_uvicorn_reload(
     target: str, host: str, port: int, options: ServerOptions, log_level: str, fd: int | None
 ) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     # The reloader runs the app in a child process with uvicorn's own Server,
     # so shutdown there is uvicorn's: open connections are closed with 1012.
-    uvicorn.run(target, host=host, port=port, fd=fd, reload=True, **_uvicorn_options(options, log_level))
+    # That process configures logging from uvicorn's config only, not from this
+    # one's: the framework's logger goes in that config, or its lines are lost.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["formatters"]["wsendpoints"] = {"format": _LOG_FORMAT}
+    log_config["handlers"]["wsendpoints"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "wsendpoints",
+        "stream": "ext://sys.stderr",
+    }
+    log_config["loggers"]["wsendpoints"] = {"handlers": ["wsendpoints"], "level": log_level.upper()}
+    uvicorn.run(
+        target,
+        host=host,
+        port=port,
+        fd=fd,
+        reload=True,
+        log_config=log_config,
+        **_uvicorn_options(options, log_level),
+    )
 
 
 def _serve_hypercorn_trio(
@@ -182,6 +204,6 @@ def _configure_logging(log_level: str) -> None:
     ours = logging.getLogger("wsendpoints")
     if not ours.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s:     [wsendpoints] %(message)s"))
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         ours.addHandler(handler)
         ours.setLevel(log_level.upper())

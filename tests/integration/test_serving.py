@@ -197,3 +197,13 @@ async def test_reload_serves_on_the_socket_it_is_given(server: str) -> None:
             await ws.send("reloadable")
             with anyio.fail_after(TIMEOUT):
                 assert await ws.recv() == "reloadable"
+
+
+async def test_reload_prints_the_framework_log(server: str) -> None:
+    if server != "wsendpoints-asyncio":
+        pytest.skip("--reload runs uvicorn only")
+    with serve(server, APP, options=("--reload",)) as running:
+        with pytest.raises(InvalidStatus):
+            await open_ws(f"{running.url}/nowhere")
+        # The app runs in the reloader's child process, which logs the refusal before sending it.
+        assert "[wsendpoints] refused WebSocket connection to /nowhere: no route" in running.output()
