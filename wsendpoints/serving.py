@@ -17,6 +17,9 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -27,6 +30,9 @@ __all__ = ["ServerOptions", "import_app", "serve"]
 logger = logging.getLogger("wsendpoints")
 
 BACKENDS = ("asyncio", "trio")
+# What uvicorn exits with when the app's startup fails; hypercorn's error for it starts so.
+_STARTUP_FAILURE = 3
+_STARTUP_FAILED = "Lifespan failure in startup."
 # The framework's lines, beside uvicorn's "INFO:     ..." ones.
 _LOG_FORMAT = "%(levelname)s:     [wsendpoints] %(message)s"
 
@@ -168,6 +174,7 @@ def _serve_hypercorn_trio(
         import trio
         from hypercorn.config import Config
         from hypercorn.trio import serve as hypercorn_serve
+        from hypercorn.utils import LifespanFailureError
     except ImportError as exc:
         raise ConfigurationError(
             f"the trio backend needs the 'trio' extra ({exc.name} is missing): "
@@ -195,7 +202,18 @@ def _serve_hypercorn_trio(
     async def main() -> None:
         await hypercorn_serve(api, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
 
-    trio.run(main)
+    try:
+        trio.run(main)
+    except BaseExceptionGroup as group:
+        # hypercorn crashes on a failed startup; the hook's traceback is logged
+        # already, so exit the way uvicorn does rather than with hypercorn's.
+        failed, _ = group.split(
+            lambda exc: isinstance(exc, LifespanFailureError) and str(exc).startswith(_STARTUP_FAILED)
+        )
+        if failed is None:
+            raise
+        logger.error("Application startup failed. Exiting.")
+        sys.exit(_STARTUP_FAILURE)
 
 
 def _configure_logging(log_level: str) -> None:

@@ -2,7 +2,8 @@
 
 It writes each `on_disconnect` close code, and "shutdown" from its shutdown hook,
 one per line to the file named by WSENDPOINTS_TEST_LOG, so the test can see what
-ran inside the server process. MAX_CONNECTIONS caps the open connections.
+ran inside the server process. MAX_CONNECTIONS caps the open connections, and
+FAIL_STARTUP makes a startup hook fail.
 """
 
 from __future__ import annotations
@@ -50,3 +51,10 @@ class Stuck(Echo):
 @api.on("shutdown")
 def shutdown() -> None:
     record("shutdown")
+
+
+if os.environ.get("FAIL_STARTUP"):
+
+    @api.on("startup")
+    def connect_to_the_database() -> None:
+        raise ConnectionRefusedError("the database is down")

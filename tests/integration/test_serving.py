@@ -21,7 +21,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .servers import CLI_SERVERS, serve
+from .servers import CLI_SERVERS, ServerFailed, serve
 
 pytestmark = [
     pytest.mark.anyio,
@@ -81,6 +81,20 @@ async def test_a_connection_still_open_after_the_shutdown_timeout_is_cut(server:
     assert log.read_text().split() == ["stuck", "shutdown"]
     assert "cut 1 connection(s) still open after 1.0 s" in output
     assert "Traceback" not in output
+
+
+async def test_a_failing_startup_hook_stops_the_server_with_its_traceback_only(server: str) -> None:
+    with pytest.raises(ServerFailed) as failed, serve(server, APP, env={"FAIL_STARTUP": "1"}):
+        pass
+    output = str(failed.value)
+    # uvicorn's exit status for a failed startup, on both servers.
+    assert output.startswith("server exited with 3:")
+    assert "startup hook connect_to_the_database failed" in output
+    assert "ConnectionRefusedError: the database is down" in output
+    # The hook's traceback and a line that says what happens; not a crash in the server's internals.
+    assert "Application startup failed. Exiting." in output
+    assert "LifespanFailureError" not in output
+    assert "Exception Group" not in output
 
 
 async def test_over_max_connections_the_handshake_gets_503(server: str) -> None:
