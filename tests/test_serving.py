@@ -1,7 +1,7 @@
 """Serving concerns in-process: capacity, idle timeout, draining, the CLI and `api.run` errors.
 
 The same behaviours through real uvicorn and hypercorn processes are in
-tests/integration/test_serving_servers.py.
+tests/integration/test_serving.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import wsendpoints
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 from wsendpoints.cli import main
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketDisconnect
-from wsendpoints.serving import import_app
+from wsendpoints.serving import ServerOptions, import_app
 from wsendpoints.testing import connect
 from wsendpoints.types import Message
 
@@ -306,3 +306,31 @@ def test_no_asyncio_only_code_hides_in_the_package() -> None:
         source = module.read_text()
         assert "import asyncio" not in source, module
         assert "from asyncio" not in source, module
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-message-size", "0", "max_message_size must be a positive integer, not 0"),
+        ("--max-message-size", "-5", "max_message_size must be a positive integer, not -5"),
+        ("--max-queue", "0", "max_queue must be a positive integer, not 0"),
+        ("--ping-interval", "-1", "ping_interval must be a positive number of seconds or None, not -1.0"),
+        ("--ping-timeout", "0", "ping_timeout must be a positive number of seconds or None, not 0.0"),
+        ("--shutdown-timeout", "-1", "shutdown_timeout must be a number of seconds, 0 or more, not -1.0"),
+        ("--shutdown-timeout", "nan", "shutdown_timeout must be a number of seconds, 0 or more, not nan"),
+        ("--port", "99999", "port must be from 0 to 65535, not 99999"),
+    ],
+)
+def test_cli_refuses_a_bad_server_option_before_serving(option: str, value: str, message: str) -> None:
+    # A server would take these without a word and misbehave later (or, for NaN, crash at shutdown).
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "wsendpoints.testing:nothing_to_import", option, value])
+    assert exited.value.code == f"wsendpoints: error: {message}"
+
+
+def test_server_options_in_code_are_checked_too() -> None:
+    with pytest.raises(ConfigurationError, match="max_queue must be a positive integer, not True"):
+        ServerOptions(max_queue=True)
+    with pytest.raises(ConfigurationError, match="ping_interval must be a positive number"):
+        ServerOptions(ping_interval=float("inf"))
+    assert ServerOptions(ping_interval=None, ping_timeout=None, shutdown_timeout=0).shutdown_timeout == 0

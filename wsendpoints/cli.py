@@ -63,14 +63,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     # Like `python -m`, look for the app's module in the current directory.
     sys.path.insert(0, os.getcwd())
-    options = ServerOptions(
-        max_message_size=args.max_message_size,
-        ping_interval=args.ping_interval,
-        ping_timeout=args.ping_timeout,
-        max_queue=args.max_queue,
-        shutdown_timeout=args.shutdown_timeout,
-    )
     try:
+        options = ServerOptions(
+            max_message_size=args.max_message_size,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
+            max_queue=args.max_queue,
+            shutdown_timeout=args.shutdown_timeout,
+        )
         serve(
             args.app,
             host=args.host,

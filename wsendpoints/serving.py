@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib
 import logging
+import math
 import signal
 import sys
 from dataclasses import dataclass
@@ -55,6 +56,33 @@ class ServerOptions:
     max_queue: int = 32
     shutdown_timeout: float = 10.0
 
+    def __post_init__(self) -> None:
+        # Checked here, not by the servers: they take 0, negative and NaN values without a
+        # word and fail later (a NaN shutdown timeout crashes the shutdown itself).
+        for name in ("max_message_size", "max_queue"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ConfigurationError(f"{name} must be a positive integer, not {value!r}")
+        for name in ("ping_interval", "ping_timeout"):
+            value = getattr(self, name)
+            if value is not None and not _seconds(value, zero=False):
+                raise ConfigurationError(
+                    f"{name} must be a positive number of seconds or None, not {value!r}"
+                )
+        if not _seconds(self.shutdown_timeout, zero=True):
+            raise ConfigurationError(
+                f"shutdown_timeout must be a number of seconds, 0 or more, not {self.shutdown_timeout!r}"
+            )
+
+
+def _seconds(value: object, *, zero: bool) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value >= 0 if zero else value > 0)
+        and value < math.inf
+    )
+
 
 def import_app(target: str) -> API:
     """The `API` that ``"module:attribute"`` names."""
@@ -93,6 +121,8 @@ def serve(
     """
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"port must be from 0 to 65535, not {port}")
     _configure_logging(log_level)
     if reload:
         if broadcast is not None:
