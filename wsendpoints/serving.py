@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import importlib
 import logging
-import math
 import signal
 import sys
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
+from ._checks import is_finite_number, is_positive_int
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -61,27 +61,18 @@ class ServerOptions:
         # word and fail later (a NaN shutdown timeout crashes the shutdown itself).
         for name in ("max_message_size", "max_queue"):
             value = getattr(self, name)
-            if type(value) is not int or value < 1:
+            if not is_positive_int(value):
                 raise ConfigurationError(f"{name} must be a positive integer, not {value!r}")
         for name in ("ping_interval", "ping_timeout"):
             value = getattr(self, name)
-            if value is not None and not _seconds(value, zero=False):
+            if value is not None and not is_finite_number(value):
                 raise ConfigurationError(
                     f"{name} must be a positive number of seconds or None, not {value!r}"
                 )
-        if not _seconds(self.shutdown_timeout, zero=True):
+        if not is_finite_number(self.shutdown_timeout, zero=True):
             raise ConfigurationError(
                 f"shutdown_timeout must be a number of seconds, 0 or more, not {self.shutdown_timeout!r}"
             )
-
-
-def _seconds(value: object, *, zero: bool) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and (value >= 0 if zero else value > 0)
-        and value < math.inf
-    )
 
 
 def import_app(target: str) -> API:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 
+from ._checks import is_finite_number, is_positive_int
 from .codecs import (
     AutoCodec,
     BytesCodec,
@@ -785,15 +786,9 @@ def _rate_limited_receiver(receive: Receive, rate: float) -> Receive:
 
 def check_limits(max_message_size: int | None, max_message_rate: float | None) -> None:
     """Refuse limits that are not positive."""
-    if max_message_size is not None and (
-        type(max_message_size) is not int or max_message_size < 1  # bool is an int, not a size
-    ):
+    if max_message_size is not None and not is_positive_int(max_message_size):
         raise ConfigurationError(f"max_message_size must be a positive integer, not {max_message_size!r}")
-    if max_message_rate is not None and (
-        not isinstance(max_message_rate, (int, float))
-        or isinstance(max_message_rate, bool)
-        or not 0 < max_message_rate < math.inf
-    ):
+    if max_message_rate is not None and not is_finite_number(max_message_rate):
         raise ConfigurationError(f"max_message_rate must be a positive number, not {max_message_rate!r}")
 
 
