@@ -16,7 +16,7 @@ import wsendpoints
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 from wsendpoints.cli import main
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketDisconnect
-from wsendpoints.serving import ServerOptions, import_app
+from wsendpoints.serving import ServerOptions, import_app, serve
 from wsendpoints.testing import connect
 from wsendpoints.types import Message
 
@@ -275,6 +275,20 @@ def test_trio_backend_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "hypercorn.trio", None)
     with pytest.raises(ConfigurationError, match=r"wsendpoints\[trio\]"):
         API().run(backend="trio")
+
+
+def test_reload_is_refused_where_it_cannot_work(capsys: pytest.CaptureFixture[str]) -> None:
+    # uvicorn's reloader imports the app by name in a child process, on asyncio.
+    for argv in (
+        ["run", "tests.integration.serving_app:api", "--reload", "--backend", "trio"],
+        ["run", "tests.integration.serving_app:api", "--reload", "--broadcast", "memory://"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert str(exited.value.code).startswith("wsendpoints: error:")
+        assert "reload" in str(exited.value.code)
+    with pytest.raises(ConfigurationError, match="'module:attribute'"):
+        serve(API(), reload=True)
 
 
 def test_unknown_backend_is_refused() -> None:

@@ -200,24 +200,3 @@ async def test_the_cli_serves_the_chat_example(server: str) -> None:
                 assert json.loads(await ws.recv()) == {"type": "join", "nick": "ada"}
                 await ws.send(json.dumps({"text": "hello"}))
                 assert json.loads(await ws.recv()) == {"type": "message", "nick": "ada", "text": "hello"}
-
-
-async def test_reload_serves_on_the_socket_it_is_given(server: str) -> None:
-    if server != "wsendpoints-asyncio":
-        pytest.skip("--reload runs uvicorn only")
-    # The helper hands the server a bound socket with --fd: serving anywhere else, it never answers.
-    with serve(server, APP, options=("--reload",)) as running:
-        async with connect(f"{running.url}/echo", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
-            await ws.send("reloadable")
-            with anyio.fail_after(TIMEOUT):
-                assert await ws.recv() == "reloadable"
-
-
-async def test_reload_prints_the_framework_log(server: str) -> None:
-    if server != "wsendpoints-asyncio":
-        pytest.skip("--reload runs uvicorn only")
-    with serve(server, APP, options=("--reload",)) as running:
-        with pytest.raises(InvalidStatus):
-            await open_ws(f"{running.url}/nowhere")
-        # The app runs in the reloader's child process, which logs the refusal before sending it.
-        assert "[wsendpoints] refused WebSocket connection to /nowhere: no route" in running.output()
