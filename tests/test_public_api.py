@@ -111,6 +111,7 @@ def test_exceptions_also_derive_from_the_matching_builtin(name: str, builtin: ty
 def test_handshake_rejected_carries_status_and_close_code() -> None:
     error = exceptions.HandshakeRejected(403, close_code=4403, reason="no")
     assert (error.status_code, error.close_code, error.reason, error.body) == (403, 4403, "no", b"")
+    assert len(error.headers) == 0
     assert "403" in str(error)
 
 

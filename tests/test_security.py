@@ -339,6 +339,8 @@ async def test_authentication_failed_refuses_with_its_status_and_body(
             pass
     assert rejected.value.status_code == 401
     assert rejected.value.body == b"bad token"
+    assert rejected.value.headers["www-authenticate"] == "Token"
+    assert rejected.value.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert endpoint.calls == [], "neither on_connect nor on_disconnect ran"
     assert api.connection_count == 0
     [info] = [r for r in records(caplog, logging.INFO) if "refused" in r.getMessage()]

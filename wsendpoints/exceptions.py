@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from .datastructures import Headers
+
 __all__ = [
     "AuthenticationFailed",
     "BroadcastError",
@@ -128,17 +130,25 @@ class HandshakeRejected(WebSocketError):
 
     ``status_code`` is the HTTP status the client would see (403 when the app
     closed before accepting). ``close_code`` is the code the app passed to
-    ``close()``, if it did; ``body`` is the HTTP response body, if it sent one.
+    ``close()``, if it did; ``body`` and ``headers`` are the HTTP response's,
+    if it sent one (``headers`` is empty otherwise).
     """
 
     def __init__(
-        self, status_code: int, *, close_code: int | None = None, reason: str = "", body: bytes = b""
+        self,
+        status_code: int,
+        *,
+        close_code: int | None = None,
+        reason: str = "",
+        body: bytes = b"",
+        headers: Headers | None = None,
     ) -> None:
         super().__init__(status_code, close_code, reason, body)
         self.status_code = status_code
         self.close_code = close_code
         self.reason = reason
         self.body = body
+        self.headers = headers if headers is not None else Headers([])
 
     def __str__(self) -> str:
         detail = f" (close code {self.close_code})" if self.close_code is not None else ""

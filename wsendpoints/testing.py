@@ -208,7 +208,8 @@ class ClientWebSocket(_AppRunner):
                     body += part.get("body", b"")
                     if not part.get("more_body", False):
                         break
-                raise HandshakeRejected(message["status"], body=body)
+                headers = Headers.from_raw(message.get("headers"))
+                raise HandshakeRejected(message["status"], body=body, headers=headers)
             # Servers answer an app that returns without a handshake with 500.
             raise HandshakeRejected(500)
         except BaseException:
