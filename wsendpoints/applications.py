@@ -298,6 +298,7 @@ class API:
         cut, their ``on_disconnect`` cancelled where it waits. Servers call this
         on shutdown.
         """
+        logger.info("shutting down: closing %d connection(s)", self._open)
         self._draining = True
         self._drained = anyio.Event()
         for connection in list(self._serving):

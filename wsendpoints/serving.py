@@ -214,7 +214,6 @@ def _serve_hypercorn_trio(
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break
-        logger.info("shutting down: closing %d connection(s)", api.connection_count)
         await api.close_connections(timeout=options.shutdown_timeout)
         # Every connection has closed; hypercorn's own grace period now only
         # waits for clients to drop TCP, which they may put off for seconds.

@@ -60,8 +60,10 @@ async def test_sigterm_closes_every_connection_then_runs_shutdown_hooks(server: 
         codes = Counter([(await close_frame(ws))[0] for ws in clients])
         # Bounded by the grace period: the process exits by itself.
         running.process.wait(timeout=EXIT_WITHIN)
+        output = running.output()
 
     assert codes == {1001: 100}
+    assert "[wsendpoints] shutting down: closing 100 connection(s)" in output
     lines = log.read_text().split()
     assert Counter(lines[:-1]) == {"1001": 100}, "every on_disconnect ran, with 1001"
     assert lines[-1] == "shutdown", "the shutdown hooks ran after every on_disconnect"
