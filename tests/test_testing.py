@@ -239,6 +239,30 @@ def test_application_error_is_raised_in_a_sync_test(backend: str) -> None:
             ws.receive_text()
 
 
+async def test_a_receive_after_the_close_raises_at_once_while_the_app_goes_on() -> None:
+    # As with a real client: the close frame ends the connection for the client, not the app's return.
+    api = API()
+    released = anyio.Event()
+    closes: list[int] = []
+
+    @api.websocket_route("/")
+    async def closes_then_cleans_up(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000, "bye")
+        await released.wait()
+
+    async with connect(api) as ws:
+        for _ in range(2):
+            with anyio.fail_after(1), pytest.raises(WebSocketDisconnect) as closed:
+                await ws.receive_text()
+            closes.append(closed.value.code)
+        with anyio.fail_after(1), pytest.raises(WebSocketDisconnect):
+            await ws.receive_event()
+        released.set()
+    assert closes == [4000, 4000]
+    assert ws.close_reason == "bye"
+
+
 # -- leaving the block -------------------------------------------------------------------------------
 
 

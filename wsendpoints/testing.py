@@ -156,6 +156,7 @@ class ClientWebSocket(_AppRunner):
         """The code the application closed with, once it has."""
         self.close_reason = ""
         self._client_closed = False
+        self._close_read = False
         self._final: Message | None = None
 
     # -- the server's side of the contract --------------------------------------------
@@ -256,11 +257,16 @@ class ClientWebSocket(_AppRunner):
 
     async def receive_event(self, timeout: float | None = None) -> Message:
         """The application's next raw ASGI event (``websocket.send`` or ``websocket.close``)."""
+        if self._close_read and self.close_code is not None:
+            # Nothing can follow a close frame: a real client does not wait for the app to return.
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
         message = await self._next(timeout)
         if message is _APP_RETURNED:
             if self.close_code is not None:
                 raise WebSocketDisconnect(self.close_code, self.close_reason)
             raise WebSocketDisconnect(CloseCode.ABNORMAL_CLOSURE, "the application returned without closing")
+        if message["type"] == "websocket.close":
+            self._close_read = True
         return message
 
     async def receive_text(self, timeout: float | None = None) -> str:
