@@ -56,12 +56,14 @@ class Listener(WebSocketEndpoint):
         await ws.send_json({"groups": sorted(ws.groups)})
 
 
-def make_api(send_codecs: dict[str, Codec] | None = None, **options: Any) -> API:
+def make_api(
+    send_codecs: dict[str, Codec] | None = None, backend: MemoryBackend | None = None, **options: Any
+) -> API:
     """An API whose connections join groups, publish and leave on command (see the module docstring).
 
     ``send_codecs`` adds a route ``/<name>/{group}`` for each name, sending with that codec.
     """
-    api = API()
+    api = API() if backend is None else API(broadcast=backend)
 
     class Member(Listener):
         value_type = None  # each route names its send codec
@@ -665,6 +667,41 @@ class DeliverAtOnce(MemoryBackend):
 
     async def publish(self, channel: str, payload: bytes) -> None:
         self.deliver(channel, payload)
+
+
+class Broker(MemoryBackend):
+    """The memory backend with a broker's delay: publishes are delivered on `release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[str, bytes]] = []
+        self.published = anyio.Event()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        self.held.append((channel, payload))
+        self.published.set()
+
+    def release(self) -> None:
+        assert self._deliver is not None
+        for channel, payload in self.held:
+            self._deliver(channel, payload)
+        self.held.clear()
+        self.published = anyio.Event()
+
+
+async def test_a_publish_in_flight_excludes_its_sender_and_not_who_joined_after_it_left() -> None:
+    # Through a broker, a publish arrives a little later: its sender may have left by
+    # then, and a new connection joined the group. Each time, the new one gets it.
+    broker = Broker()
+    api = make_api(backend=broker)
+    for n in range(20):
+        async with members(api, "/json/room") as [sender]:
+            await sender.send_json({"publish": "room", "message": n, "exclude": True})
+            with anyio.fail_after(TIMEOUT):
+                await broker.published.wait()
+        async with members(api, "/json/room") as [newcomer]:
+            broker.release()
+            assert await newcomer.receive_json() == n
 
 
 async def test_a_receive_cancelled_as_its_message_arrives_leaves_the_message_for_the_next() -> None:

@@ -11,6 +11,7 @@ task of its own task group.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections import deque
@@ -48,6 +49,9 @@ OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop_oldest", "drop_newest", "close"
 _CONNECTED = ConnectionState.CONNECTED
 # Tells this process's members apart from other processes' in `exclude`.
 _PROCESS = os.urandom(6).hex()
+# Numbers each member of this process for `exclude`. Not id(): a publish still at
+# the broker when its sender leaves would skip whoever took the sender's address.
+_TOKENS = itertools.count()
 # A backend that cannot disconnect in this time is left behind at shutdown.
 _STOP_TIMEOUT = 10.0
 
@@ -143,7 +147,7 @@ class ConnectionOutbox:
         maxsize: int,
         overflow: Overflow,
     ) -> None:
-        self.token = f"{_PROCESS}:{id(self)}"
+        self.token = f"{_PROCESS}:{next(_TOKENS)}"
         self.groups: set[str] = set()
         self._hub = hub
         self._ws = ws
@@ -280,7 +284,7 @@ class Subscription:
 
     def __init__(self, hub: Broadcast, channel: str, max_queue: int) -> None:
         check_queue_options(max_queue, "drop_oldest")
-        self.token = f"{_PROCESS}:{id(self)}"
+        self.token = f"{_PROCESS}:{next(_TOKENS)}"
         self.channel = channel
         self._hub = hub
         self._queue = _Queue(max_queue, "drop_oldest")
