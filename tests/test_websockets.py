@@ -222,6 +222,25 @@ async def test_a_close_reason_of_123_bytes_arrives_whole_and_a_longer_one_raises
     assert str(error) == "a close reason holds at most 123 bytes of UTF-8; this one has 124"
 
 
+async def test_a_close_reason_that_is_not_utf8_text_raises_and_the_connection_stays_open() -> None:
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        raised.append(await caught(ws.close(4000, "lone surrogate: \ud800")))
+        await ws.send("still open")
+        await ws.close(4001)
+
+    async with connect(api_for(view)) as client:
+        assert await client.receive_text() == "still open"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert closed.value.code == 4001
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    assert str(error) == "a close reason must be UTF-8 text; this one has a lone surrogate at character 16"
+
+
 async def test_close_before_accept_takes_any_code_since_none_is_sent() -> None:
     async def view(ws: WebSocket) -> None:
         await ws.close(5000, "é" * 100)
@@ -233,7 +252,9 @@ async def test_close_before_accept_takes_any_code_since_none_is_sent() -> None:
 
 
 @pytest.mark.parametrize("style", ["endpoint", "view"])
-@pytest.mark.parametrize(("code", "reason"), [(1006, ""), (5000, ""), (4000, "é" * 62)])
+@pytest.mark.parametrize(
+    ("code", "reason"), [(1006, ""), (5000, ""), (4000, "é" * 62), (4000, "not UTF-8: \ud800")]
+)
 async def test_a_handler_ending_with_a_disconnect_that_cannot_be_sent_closes_with_1011(
     style: str, code: int, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:

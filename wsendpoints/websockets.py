@@ -374,7 +374,8 @@ class WebSocket:
 
         Closing a connection that is already closed, or whose client has gone, does nothing.
         A code that may not be sent (see `CloseCode`; 4000-4999 are yours) or a reason
-        over 123 bytes of UTF-8 raises `WebSocketProtocolError`, and the connection stays open.
+        over 123 bytes of UTF-8 (or with a lone surrogate, which UTF-8 cannot carry) raises
+        `WebSocketProtocolError`, and the connection stays open.
         """
         await self.send_event({"type": "websocket.close", "code": int(code), "reason": reason})
 
@@ -698,7 +699,13 @@ def _check_close(code: int, reason: str) -> None:
             f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999"
             " (4000-4999 are the application's)"
         )
-    size = len(reason.encode())
+    try:
+        size = len(reason.encode())
+    except UnicodeEncodeError as exc:
+        # A lone surrogate: a close frame carries UTF-8 only, and the server would fail on it.
+        raise WebSocketProtocolError(
+            f"a close reason must be UTF-8 text; this one has a lone surrogate at character {exc.start}"
+        ) from None
     if size > _MAX_REASON:
         raise WebSocketProtocolError(
             f"a close reason holds at most {_MAX_REASON} bytes of UTF-8; this one has {size}"
