@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from wsendpoints import API, WebSocket, WebSocketDisconnect, register_codec
+from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint, register_codec
 from wsendpoints import codecs as codecs_module
 from wsendpoints.codecs import (
     AutoCodec,
@@ -409,6 +409,45 @@ async def test_a_custom_codec_gets_the_same_close_codes_as_built_ins(
     assert info.value.code == code
     warnings = [r for r in caplog.records if r.name == "wsendpoints" and r.levelno == logging.WARNING]
     assert len(warnings) == 1
+
+
+class CommandCodec:
+    """JSON commands, checked as they are decoded: the error names the command it refuses."""
+
+    frame: Frame = "text"
+
+    def decode(self, data: str) -> dict[str, Any]:
+        command = JSONCodec().decode(data)
+        if command.get("do") not in ("start", "stop"):
+            raise ValueError(f"unknown command: {command.get('do')}")
+        return command  # type: ignore[no-any-return]
+
+    def encode(self, value: Any) -> str:
+        return JSONCodec().encode(value)
+
+
+@pytest.mark.parametrize("endpoint", [False, True], ids=["view", "endpoint"])
+async def test_a_decode_error_naming_a_lone_surrogate_still_closes_with_1007(
+    endpoint: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # JSON may escape a lone surrogate, and the codec's message quotes what it read: the
+    # client's bad input, so 1007 and a WARNING, not 1011 and a traceback.
+    api = API()
+    if endpoint:
+
+        class Commands(WebSocketEndpoint):
+            value_type = CommandCodec()
+
+        api.add_websocket("/", Commands)
+    else:
+        api = echo_api(value_type=CommandCodec())
+    async with connect(api, "/") as client:
+        await client.send_text('{"do": "\\ud800"}')
+        with pytest.raises(WebSocketDisconnect) as info:
+            await client.receive_text()
+    assert (info.value.code, info.value.reason) == (1007, "unknown command: \\ud800")
+    records = [r for r in caplog.records if r.name == "wsendpoints" and r.levelno >= logging.WARNING]
+    assert [r.levelno for r in records] == [logging.WARNING]
 
 
 async def test_a_codec_whose_decode_fails_otherwise_closes_with_1011_and_logs_it(

@@ -523,8 +523,10 @@ class WebSocket:
     async def _reject_message(self, code: int, reason: str) -> WebSocketDisconnect:
         """Close because of a bad message; return the exception the receiver raises."""
         logger.warning("closing %s with %d: %s", self.path, code, reason)
-        # Close frames carry at most 123 bytes of reason.
-        await self._close_by_framework(code, reason.encode()[:123].decode(errors="ignore"))
+        # Close frames carry at most 123 bytes of UTF-8; a lone surrogate (a decoder's
+        # message may quote what it read) goes as its escape, as in the log line.
+        reason = reason.encode(errors="backslashreplace")[:123].decode(errors="ignore")
+        await self._close_by_framework(code, reason)
         return WebSocketDisconnect(code, self.close_reason)
 
     async def _close_by_framework(self, code: int, reason: str) -> None:
