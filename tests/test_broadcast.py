@@ -619,6 +619,27 @@ async def test_a_broken_codec_of_one_member_neither_fails_the_publisher_nor_the_
     assert "BrokenCodec" in error.getMessage()
 
 
+class NoneForDicts(CountingCodec):
+    """A codec with a bug: its encode returns None for dicts."""
+
+    def encode(self, value: Any) -> Any:
+        return None if isinstance(value, dict) else super().encode(value)
+
+
+async def test_a_codec_that_encodes_to_neither_str_nor_bytes_sends_that_member_nothing_and_it_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = make_api({"none": NoneForDicts()})
+    async with members(api, "/none/room", "/json/room") as [broken, other]:
+        await api.publish("room", {"hello": "all"})
+        await api.publish("room", "after")
+        assert await other.receive_json() == {"hello": "all"}
+        assert await other.receive_json() == "after"
+        assert await broken.receive_json() == "after"
+    [error] = records(caplog, logging.ERROR)
+    assert "NoneForDicts.encode returned NoneType, not str or bytes" in error.getMessage()
+
+
 # -- the low-level subscription -----------------------------------------------------------------
 
 

@@ -462,6 +462,56 @@ async def test_a_codec_whose_decode_fails_otherwise_closes_with_1011_and_logs_it
     assert [type(r.exc_info[1]) for r in errors if r.exc_info] == [KeyError]
 
 
+class ReturnsAsIs:
+    """A codec with a bug: its encode returns what it was given, whatever that is."""
+
+    frame: Frame = "bytes"
+
+    def decode(self, data: bytes) -> bytes:
+        return data
+
+    def encode(self, value: Any) -> Any:
+        return value
+
+
+@pytest.mark.parametrize("value", [None, 42, ["a", "list"]], ids=["None", "int", "list"])
+async def test_a_codec_whose_encode_returns_neither_str_nor_bytes_closes_with_1011_and_logs_it(
+    value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Servers fail on such a frame in their own ways: a TypeError, a connection that hangs
+    # (uvicorn's websockets-sansio with None), or 42 zero bytes on the wire (hypercorn with 42).
+    api = API()
+
+    @api.websocket_route("/", value_type=ReturnsAsIs())
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send(value)
+
+    async with connect(api, "/") as client:
+        event = await client.receive_event()
+    assert (event["type"], event["code"]) == ("websocket.close", 1011)
+    errors = [r for r in caplog.records if r.name == "wsendpoints" and r.levelno == logging.ERROR]
+    [error] = [r.exc_info[1] for r in errors if r.exc_info]
+    assert isinstance(error, TypeError)
+    assert str(error) == f"ReturnsAsIs.encode returned {type(value).__name__}, not str or bytes"
+
+
+@pytest.mark.parametrize("value", [bytearray(b"ab"), memoryview(b"ab")], ids=["bytearray", "memoryview"])
+async def test_bytes_like_output_of_a_codec_is_sent_as_bytes(value: Any) -> None:
+    api = API()
+
+    @api.websocket_route("/", value_type=ReturnsAsIs())
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.send(value)
+
+    async with connect(api, "/") as client:
+        event = await client.receive_event()
+    assert event["type"] == "websocket.send"
+    assert type(event["bytes"]) is bytes
+    assert event["bytes"] == b"ab"
+
+
 @pytest.mark.parametrize(("value_type", "value"), [("json", object()), ("text", 42), ("msgpack", {1, 2})])
 async def test_sending_a_value_the_codec_cannot_encode_closes_with_1011(value_type: str, value: Any) -> None:
     api = API()

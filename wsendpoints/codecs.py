@@ -10,7 +10,9 @@ A codec is any object with three members (see `Codec`):
   the codec and closes with 1011.
 - ``encode(value)``: turns a value into ``str`` (sent as a text frame) or
   ``bytes`` (sent as a binary frame). It raises ``TypeError`` for a value it
-  cannot encode; that is the application's error and closes with 1011.
+  cannot encode; that is the application's error and closes with 1011. So does
+  an encode that returns anything else (``bytearray`` and ``memoryview`` go as
+  ``bytes``).
 
 Codecs are looked up by name once, when a route is registered, and their
 methods are fetched once per connection; nothing is looked up per message. The
@@ -270,6 +272,20 @@ _registry: dict[str, Codec] = {
     "json": JSONCodec(),
     "msgpack": MsgPackCodec(),
 }
+
+
+def _binary_payload(data: object, codec: Codec) -> bytes:
+    """What ``codec.encode`` returned, when it is not a ``str``: the payload of a binary frame.
+
+    Servers fail on anything but ``str`` and ``bytes`` in their own ways (a TypeError,
+    a connection that hangs, ``bytes(42)`` on the wire), so it is refused before it
+    reaches them; ``bytearray`` and ``memoryview`` go as ``bytes``, as `BytesCodec` sends them.
+    """
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{type(codec).__name__}.encode returned {type(data).__name__}, not str or bytes")
 
 
 def codec_names() -> list[str]:

@@ -37,6 +37,7 @@ from .codecs import (
     ORJSONCodec,
     TextCodec,
     UJSONCodec,
+    _binary_payload,
     resolve_codec,
 )
 from .datastructures import Address, Headers, QueryParams
@@ -557,8 +558,15 @@ class WebSocket:
     async def send(self, value: Any) -> None:
         """Send ``value``, encoded with the connection's send codec."""
         data = value if type(value) is self._plain else self._encode(value)
-        # isinstance, not a type check: a str subclass (a StrEnum member) is text too.
-        key = self._send_key or ("text" if isinstance(data, str) else "bytes")
+        key = self._send_key
+        if key is None:  # a codec whose output type is not known: auto, or one of the app's
+            # isinstance, not a type check: a str subclass (a StrEnum member) is text too.
+            if isinstance(data, str):
+                key = "text"
+            else:
+                key = "bytes"
+                if not isinstance(data, bytes):
+                    data = _binary_payload(data, self._send_codec)
         try:
             await self._send_data({"type": "websocket.send", key: data})
         except _NOT_GONE:

@@ -22,7 +22,7 @@ import anyio
 import msgpack
 from anyio.abc import TaskGroup
 
-from ..codecs import Codec
+from ..codecs import Codec, _binary_payload
 from ..exceptions import (
     BroadcastError,
     CloseCode,
@@ -252,6 +252,8 @@ class ConnectionOutbox:
 def _send_event(codec: Codec, message: Any) -> Message | None:
     try:
         data = codec.encode(message)
+        if not isinstance(data, str):
+            data = _binary_payload(data, codec)
     except TypeError as exc:
         logger.error("a group message cannot be sent with the %s codec: %s", type(codec).__name__, exc)
         return None
