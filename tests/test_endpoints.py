@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import anyio
 import anyio.lowlevel
@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
+from wsendpoints.codecs import Codec
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect
 
@@ -447,6 +448,43 @@ async def test_route_receive_type_keeps_the_class_send_type() -> None:
         # Not JSON: the class's receive codec would close with 1007.
         await ws.send_text("plain words")
         assert await ws.receive_json() == {"type": "str", "message": "plain words"}
+
+
+class Describe(WebSocketEndpoint):
+    """JSON both ways: answers with the type of what it received."""
+
+    value_type: ClassVar[str | Codec | None] = "json"
+
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        await ws.send({"type": type(message).__name__})
+
+
+class DescribeFromText(Describe):
+    receive_type = "text"  # text in; out, still the parent's JSON
+
+
+class DescribeFromTextToo(DescribeFromText):
+    """Names no codec: it keeps its parent's, text in and JSON out."""
+
+
+class DescribeAsMsgpack(Describe):
+    send_type = "msgpack"  # msgpack out; in, still the parent's JSON
+
+
+@pytest.mark.parametrize("endpoint", [DescribeFromText, DescribeFromTextToo])
+async def test_a_subclass_naming_its_receive_type_keeps_the_parents_value_type_for_sending(
+    endpoint: type[WebSocketEndpoint],
+) -> None:
+    # As a route's receive_type does: the parent's value_type no longer overrides it.
+    async with connect(served(endpoint)) as ws:
+        await ws.send_text("plain words")  # not JSON: the parent's receive codec would close with 1007
+        assert await ws.receive_json() == {"type": "str"}
+
+
+async def test_a_subclass_naming_its_send_type_keeps_the_parents_value_type_for_receiving() -> None:
+    async with connect(served(DescribeAsMsgpack)) as ws:
+        await ws.send_json([1, 2])
+        assert await ws.receive_msgpack() == {"type": "list"}
 
 
 @pytest.mark.parametrize("option", [{"catch_disconnect": False}, {"caught_close_codes": [1000]}])

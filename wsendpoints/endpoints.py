@@ -70,6 +70,19 @@ class WebSocketEndpoint:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if (
+            "value_type" not in own
+            and cls.value_type is not None
+            and own.keys() & {"receive_type", "send_type"}
+        ):
+            # A subclass naming one direction keeps its parent's value_type for the other only,
+            # as a route's option does: the inherited value_type would override both.
+            if "receive_type" not in own:
+                cls.receive_type = cls.value_type
+            if "send_type" not in own:
+                cls.send_type = cls.value_type
+            cls.value_type = None
         # Resolved when the class is defined, so a bad option fails at import.
         cls._options = connection_options(
             value_type=cls.value_type,
