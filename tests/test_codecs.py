@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import tracemalloc
 import uuid
 from typing import Any
 
@@ -163,6 +166,36 @@ def test_msgpack_decode_error_says_what_is_wrong(payload: bytes) -> None:
     with pytest.raises(ValueError, match="invalid msgpack payload") as info:
         resolve_codec("msgpack").decode(payload)
     assert str(info.value).split(":", 1)[1].strip()
+
+
+LARGE = b"x" * (8 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    "value", [LARGE, [LARGE, 2**64], [LARGE, {1, 2}]], ids=["sent", "overflow", "unserialisable"]
+)
+def test_msgpack_encode_keeps_no_buffer_the_size_of_a_large_message(value: Any) -> None:
+    # The codec reuses a Packer per thread, whose buffer grows to fit a message and never
+    # shrinks: one 8 MiB message, sent or refused half-way, must not keep 8 MiB or more for good.
+    codec = resolve_codec("msgpack")
+    kept: list[int] = []
+
+    def encode_in_a_new_thread() -> None:  # whose Packer starts afresh
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            with contextlib.suppress(TypeError):
+                codec.encode(value)
+            kept.append(tracemalloc.get_traced_memory()[0] - before)
+        finally:
+            tracemalloc.stop()
+
+    thread = threading.Thread(target=encode_in_a_new_thread)
+    thread.start()
+    thread.join()
+    [size] = kept
+    assert size < 1024 * 1024
+    assert msgpack.unpackb(codec.encode([1, "two"])) == [1, "two"]
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

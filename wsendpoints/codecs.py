@@ -257,13 +257,21 @@ class MsgPackCodec:
             packer = _packers.packer = msgpack.Packer()
         try:
             packed: bytes = packer.pack(value)
-        except (OverflowError, ValueError) as exc:
-            # Out-of-range integers, lone surrogates: values msgpack cannot carry.
-            raise TypeError(f"cannot encode as msgpack: {exc}") from exc
+        except Exception as exc:
+            del _packers.packer  # its buffer may have grown before the failure: see below
+            if isinstance(exc, (OverflowError, ValueError)):
+                # Out-of-range integers, lone surrogates: values msgpack cannot carry.
+                raise TypeError(f"cannot encode as msgpack: {exc}") from exc
+            raise
+        if len(packed) > _PACKER_BUFFER:
+            # The buffer grew to fit this message and a Packer never shrinks it: one large
+            # message would keep its size (twice over) for the thread's lifetime. Start afresh.
+            del _packers.packer
         return packed
 
 
 _packers = threading.local()
+_PACKER_BUFFER = 256 * 1024  # a Packer's buffer as it starts (msgpack's default buf_size)
 
 _registry: dict[str, Codec] = {
     "text": TextCodec(),
