@@ -27,7 +27,8 @@ code   sent when
        messages too slowly (``group_overflow="close"``)
 1009   a message longer than ``max_message_size``
 1011   a handler raised; the traceback is logged under the ``wsendpoints`` logger
-1013   the server is at ``max_connections`` (HTTP 503 before accept, where possible)
+1013   the server is at ``max_connections`` or shutting down, on a server that cannot
+       refuse a handshake with HTTP 503 (the others get the 503)
 =====  =======================================================================
 """
 
