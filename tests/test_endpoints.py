@@ -422,6 +422,17 @@ def test_unknown_type_name_is_refused_when_the_class_is_defined(attribute: str) 
         type("Typo", (WebSocketEndpoint,), {attribute: "yaml"})
 
 
+def forgot_async(self: WebSocketEndpoint, ws: WebSocket, *args: Any) -> None:
+    pass
+
+
+@pytest.mark.parametrize("hook", ["on_connect", "on_receive", "on_disconnect"])
+def test_a_hook_that_is_not_async_is_refused_when_the_class_is_defined(hook: str) -> None:
+    # Not on every connection, as "object NoneType can't be used in 'await' expression" and 1011.
+    with pytest.raises(ConfigurationError, match=f"^Sync.{hook} must be an 'async def' method$"):
+        type("Sync", (Echo,), {hook: forgot_async})
+
+
 async def test_route_value_type_overrides_the_class_attributes() -> None:
     api = API()
     api.add_websocket("/json", Echo, value_type="json")

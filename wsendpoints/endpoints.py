@@ -94,8 +94,10 @@ class WebSocketEndpoint:
             max_message_size=cls.max_message_size,
             max_message_rate=cls.max_message_rate,
         )
-        if not inspect.iscoroutinefunction(cls.authenticate):
-            raise ConfigurationError(f"{cls.__qualname__}.authenticate must be an 'async def' method")
+        # A forgotten `async` fails here, not on every connection with a TypeError and 1011.
+        for hook in ("authenticate", "on_connect", "on_receive", "on_disconnect"):
+            if not inspect.iscoroutinefunction(getattr(cls, hook)):
+                raise ConfigurationError(f"{cls.__qualname__}.{hook} must be an 'async def' method")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.websocket = WebSocket(scope, receive, send, **self._options)
