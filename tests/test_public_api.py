@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
+import pickle
 import pkgutil
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 import wsendpoints
 from wsendpoints import exceptions
+from wsendpoints.datastructures import Headers
 
 PUBLIC_NAMES = [
     "API",
@@ -106,6 +109,25 @@ def test_websocket_disconnect_code_is_a_plain_int() -> None:
 )
 def test_exceptions_also_derive_from_the_matching_builtin(name: str, builtin: type[Exception]) -> None:
     assert issubclass(getattr(exceptions, name), builtin)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        exceptions.HandshakeRejected(
+            401, close_code=1008, reason="no", body=b"who?", headers=Headers([("www-authenticate", "Token")])
+        ),
+        exceptions.WebSocketDisconnect(4000, "bye"),
+        exceptions.AuthenticationFailed(429, "slow down", {"retry-after": "5"}),
+        exceptions.ReceiveTimeout("nothing within 1 s"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_exceptions_survive_copy_and_pickle(error: Exception) -> None:
+    for clone in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+        assert type(clone) is type(error)
+        assert str(clone) == str(error)
+        assert vars(clone) == vars(error)
 
 
 def test_handshake_rejected_carries_status_and_close_code() -> None:

@@ -145,7 +145,9 @@ class HandshakeRejected(WebSocketError):
         body: bytes = b"",
         headers: Headers | None = None,
     ) -> None:
-        super().__init__(status_code, close_code, reason, body)
+        # Only the positional argument in args: the rest travel in the instance's
+        # dict, so that copies and pickles rebuild it (as a test runner's workers do).
+        super().__init__(status_code)
         self.status_code = status_code
         self.close_code = close_code
         self.reason = reason
