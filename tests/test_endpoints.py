@@ -86,6 +86,26 @@ async def test_closing_in_on_connect_refuses_the_handshake() -> None:
     assert rejected.value.close_code == 4403
 
 
+@pytest.mark.parametrize("how", ["close", "raise"])
+async def test_a_refusal_in_on_connect_keeps_its_code_and_reason_for_on_disconnect(how: str) -> None:
+    seen: list[tuple[int, int | None, str]] = []
+
+    class Bouncer(Echo):
+        async def on_connect(self, ws: WebSocket) -> None:
+            if how == "close":
+                await ws.close(4403, "not today")
+            raise WebSocketDisconnect(4403, "not today")
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            seen.append((close_code, ws.close_code, ws.close_reason))
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(served(Bouncer)):
+            pass
+    assert rejected.value.status_code == 403
+    assert seen == [(4403, 4403, "not today")]
+
+
 # -- messages, types and per-connection state --------------------------------------------
 
 

@@ -141,7 +141,8 @@ async def _end(
         if code == CloseCode.GOING_AWAY:
             await ws._refuse(503, code, reason="server shutting down")
         else:
-            await ws._refuse(500 if error is not None and code == CloseCode.INTERNAL_ERROR else 403, code)
+            status = 500 if error is not None and code == CloseCode.INTERNAL_ERROR else 403
+            await ws._refuse(status, code, reason=reason)
     elif state is ConnectionState.CONNECTED:
         try:
             await ws.close(code, reason)

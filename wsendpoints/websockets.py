@@ -391,14 +391,15 @@ class WebSocket:
         """Refuse the handshake with an HTTP status where the server can send one.
 
         Elsewhere a close before accept reads as 403; "come back later" (503) needs
-        a close frame, so it accepts and closes with 1013 and ``reason``.
+        a close frame, so it accepts and closes with 1013 and ``reason``. Either
+        way ``close_code`` and ``reason`` are what the connection ended with.
         """
         if _HTTP_RESPONSE not in self.scope.get("extensions", {}):
             if status_code == HTTPStatus.SERVICE_UNAVAILABLE:
                 await self.accept()
                 await self.close(CloseCode.TRY_AGAIN_LATER, reason)
             else:
-                await self.close(close_code)
+                await self.close(close_code, reason)
             return
         if not body:
             try:
@@ -408,7 +409,8 @@ class WebSocket:
             body = f"{status_code} {phrase}".strip().encode()
         raw = [(b"content-type", b"text/plain; charset=utf-8")]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-        self.close_code = close_code  # before the response ends the connection (see _enter)
+        # Before the response ends the connection (see _enter).
+        self.close_code, self.close_reason = close_code, reason
         await self.send_event(
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
