@@ -27,6 +27,7 @@ from types import MappingProxyType, SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
+import anyio.lowlevel
 
 from ._checks import is_finite_number, is_positive_int
 from .codecs import (
@@ -415,6 +416,11 @@ class WebSocket:
             {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
         )
         await self.send_event({"type": "websocket.http.response.body", "body": body})
+        # uvicorn's default implementation (websockets-sansio) counts the handshake as done
+        # only once the connection is lost, which it schedules on sending the response: an
+        # app returning before that runs gets "ERROR: ASGI callable returned without
+        # completing handshake." in the log for a normal refusal. One turn of the loop lets it.
+        await anyio.lowlevel.checkpoint()
 
     # -- receiving -----------------------------------------------------------------
 

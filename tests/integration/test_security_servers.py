@@ -57,6 +57,20 @@ async def test_a_foreign_origin_is_refused_with_403(echo: Running) -> None:
     assert response.status_code == 403
 
 
+async def test_refused_handshakes_leave_no_error_in_the_server_log(echo: Running) -> None:
+    # uvicorn's default implementation (websockets-sansio) counts a handshake as done only
+    # once the connection is gone: an app returning at once after its HTTP refusal was
+    # logged "ERROR: ASGI callable returned without completing handshake." every time.
+    foreign = await refusal(f"{echo.url}/echo", origin="https://evil.example")
+    unknown = await refusal(f"{echo.url}/no-such-route")
+    assert foreign is not None
+    assert unknown is not None
+    assert (foreign.status_code, unknown.status_code) == (403, 404)
+    await anyio.sleep(0.5)  # the server logs after the client has its answer
+    assert "ERROR" not in echo.output()
+    assert "without completing handshake" not in echo.output()
+
+
 async def test_the_server_own_origin_and_no_origin_pass(echo: Running) -> None:
     host = echo.url.removeprefix("ws://")
     for origin in [f"http://{host}", f"https://{host}"]:
