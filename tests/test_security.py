@@ -358,6 +358,19 @@ async def test_authentication_failed_sends_its_headers() -> None:
     assert body["body"] == b"bad token"
 
 
+@pytest.mark.parametrize("name", ["Content-Type", "content-type"])
+async def test_authentication_failed_with_its_own_content_type_sends_only_that_one(name: str) -> None:
+    # Sent beside the default one, uvicorn (websockets) dropped the connection without any
+    # response, and wsproto and hypercorn sent both headers.
+    async def refuse(ws: WebSocket) -> Any:
+        raise AuthenticationFailed(401, b'{"error": "no token"}', {name: "application/json"})
+
+    sent = await handshake(served(echo_view, authenticate=refuse))
+    start, body = sent
+    assert (start["status"], body["body"]) == (401, b'{"error": "no token"}')
+    assert [value for key, value in start["headers"] if key == b"content-type"] == [b"application/json"]
+
+
 async def test_authentication_failed_closes_before_accept_without_the_http_response_extension() -> None:
     endpoint: type[TokenEndpoint] = type("Tokens", (TokenEndpoint,), {"calls": []})
     sent = await handshake(served(endpoint), http_response=False)

@@ -180,7 +180,8 @@ class AuthenticationFailed(WebSocketError):
 
     The client gets an HTTP response with ``status_code``, ``body`` and
     ``headers`` where the server supports the ``websocket.http.response``
-    extension (uvicorn and hypercorn do), and HTTP 403 otherwise.
+    extension (uvicorn and hypercorn do), and HTTP 403 otherwise. The body goes
+    as ``text/plain; charset=utf-8`` unless ``headers`` has a ``Content-Type``.
     """
 
     def __init__(

@@ -408,8 +408,10 @@ class WebSocket:
             except ValueError:
                 phrase = ""
             body = f"{status_code} {phrase}".strip().encode()
-        raw = [(b"content-type", b"text/plain; charset=utf-8")]
-        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        if not any(name == b"content-type" for name, _ in raw):
+            # Only as a default: a second Content-Type makes uvicorn drop the response.
+            raw.insert(0, (b"content-type", b"text/plain; charset=utf-8"))
         # Before the response ends the connection (see _enter).
         self.close_code, self.close_reason = close_code, reason
         await self.send_event(
