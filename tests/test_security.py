@@ -416,6 +416,26 @@ async def test_authentication_failed_with_a_status_code_outside_the_http_table(
     assert records(caplog, logging.ERROR) == []
 
 
+@pytest.mark.parametrize("status", [4001, 1008, 101, 99, 600])
+async def test_authentication_failed_with_a_status_servers_cannot_send_is_a_500_naming_it(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A close code passed for a status (4001), or a 1xx: uvicorn and hypercorn answered 500
+    # without a word about why (101 even opened the connection on uvicorn), while this
+    # client reported the status as sent.
+    class Refuser(Echo):
+        async def authenticate(self, ws: WebSocket) -> Any:
+            raise AuthenticationFailed(status)
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(served(Refuser)):
+            pass
+    assert rejected.value.status_code == 500
+    [error] = records(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    assert f"HTTP status {status} cannot be sent" in str(error.exc_info[1])
+
+
 async def test_an_unexpected_error_in_authenticate_is_a_500_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -94,10 +94,11 @@ class WebSocketProtocolError(WebSocketError, ValueError):
 
     A close code that may not go in a close frame (only 1000-1003, 1007-1014 and
     3000-4999 may), a close reason over 123 bytes of UTF-8 or with a lone surrogate
-    (which UTF-8 cannot carry), a subprotocol the client did not offer, or a header
-    name or value that HTTP does not allow. Servers answer these in their own ways
-    (a dropped connection, a changed code, a crash), so the call fails before
-    anything reaches the server.
+    (which UTF-8 cannot carry), a subprotocol the client did not offer, a header
+    name or value that HTTP does not allow, or an HTTP status outside 200-599 for
+    a refused handshake. Servers answer these in their own ways (a dropped
+    connection, a changed code, a crash), so the call fails before anything
+    reaches the server.
     """
 
 

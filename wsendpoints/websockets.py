@@ -66,6 +66,7 @@ _BYTES = resolve_codec("bytes")
 _JSON = resolve_codec("json")
 _MSGPACK = resolve_codec("msgpack")
 _HTTP_RESPONSE = "websocket.http.response"
+_HTTP_RESPONSE_START = "websocket.http.response.start"
 # Built-in codecs that pass payloads through unchanged: receive() skips their decode call.
 _IDENTITY_DECODE = (TextCodec, BytesCodec, AutoCodec)
 # The one type a built-in codec sends unchanged: send() skips the encode call for it.
@@ -649,6 +650,8 @@ class WebSocket:
         elif kind.startswith(_HTTP_RESPONSE):
             if state is _CONNECTED:
                 raise WebSocketStateError("cannot send an HTTP response after accept()")
+            if kind == _HTTP_RESPONSE_START:
+                _check_status(event["status"])
             _check_headers(event.get("headers", ()))
             self._enter(_CLOSED)
         try:
@@ -729,6 +732,16 @@ def _check_close(code: int, reason: str) -> None:
     if size > _MAX_REASON:
         raise WebSocketProtocolError(
             f"a close reason holds at most {_MAX_REASON} bytes of UTF-8; this one has {size}"
+        )
+
+
+def _check_status(status: int) -> None:
+    # 1xx would be no refusal at all (uvicorn even opens the connection on 101), and servers
+    # answer anything outside 100-599 with a bare 500 of their own.
+    if not 200 <= status <= 599:
+        raise WebSocketProtocolError(
+            f"HTTP status {status} cannot be sent to refuse a handshake: use 200-599"
+            " (4000-4999 are close codes, for ws.close() after accept())"
         )
 
 
