@@ -6,6 +6,7 @@ tests/integration/test_serving.py.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -70,9 +71,13 @@ async def test_over_capacity_without_http_response_extension_closes_1013() -> No
             assert closed.value.code == 1013
 
 
-def test_max_connections_must_be_positive() -> None:
-    with pytest.raises(ConfigurationError, match="max_connections"):
-        API(max_connections=0)
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), 2.5, True, "10"])
+def test_max_connections_must_be_a_positive_integer(value: object) -> None:
+    # NaN used to be taken and to lift the cap silently (no count is >= NaN); True meant 1,
+    # and a string failed with a bare TypeError.
+    message = f"max_connections must be a positive integer or None, not {value!r}"
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        API(max_connections=value)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("style", ["endpoint", "view"])

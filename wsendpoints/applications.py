@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 import anyio
 
+from ._checks import is_positive_int
 from .broadcast import Broadcast, BroadcastBackend, Overflow
 from .codecs import Codec
 from .endpoints import WebSocketEndpoint
@@ -113,8 +114,10 @@ class API:
         allowed_origins: Sequence[str] = (),
         middleware: Sequence[Middleware] = (),
     ) -> None:
-        if max_connections is not None and max_connections < 1:
-            raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
+        if max_connections is not None and not is_positive_int(max_connections):
+            raise ConfigurationError(
+                f"max_connections must be a positive integer or None, not {max_connections!r}"
+            )
         self.max_connections = max_connections
         """The cap on open WebSocket connections (None: no cap)."""
         self.broadcast = Broadcast(broadcast)
