@@ -211,6 +211,21 @@ async def test_api_mounted_in_starlette_routes_on_the_path_below_the_mount() -> 
     assert await first_text(outer, "/chat/rooms/blue") == "room blue at /chat/rooms/blue"
 
 
+async def test_a_root_path_is_taken_off_the_path_on_segment_boundaries_only() -> None:
+    # hypercorn --root-path /chat keeps the path as the client sent it (a proxy stripped the
+    # prefix already): the path below must not lose its first letters to that root path.
+    api = API()
+    api.add_websocket("/chatroom", greet)
+    api.add_websocket("/rooms", greet)
+
+    async def under_root_path(scope: Message, receive: Any, send: Any) -> None:
+        await api({**scope, "root_path": "/chat"}, receive, send)
+
+    assert await first_text(under_root_path, "/chatroom") == "view at /chatroom"
+    # A path under the root path (uvicorn's way, and a Starlette mount's) is still cut below it.
+    assert await first_text(under_root_path, "/chat/rooms") == "view at /chat/rooms"
+
+
 # -- lifespan -------------------------------------------------------------------------------------------
 
 

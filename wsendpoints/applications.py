@@ -438,10 +438,19 @@ def _match(routes: list[Route], path: str, scope: Scope) -> Route | None:
 
 
 def _route_path(scope: Scope) -> str:
+    """The path below the root path: servers and mounts that prefix ``path`` with it are undone.
+
+    Others (hypercorn's ``--root-path``) leave ``path`` as it is; a path that merely starts
+    with the same letters (``/chatroom`` under ``/chat``) is not under it.
+    """
     path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
+    root_path: str = scope.get("root_path", "").rstrip("/")
     if root_path and path.startswith(root_path):
-        return path[len(root_path) :] or "/"
+        below = path[len(root_path) :]
+        if not below:
+            return "/"
+        if below[0] == "/":
+            return below
     return path
 
 
