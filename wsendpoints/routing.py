@@ -71,10 +71,12 @@ def register_converter(name: str, converter: Converter) -> None:
     ):
         raise ConfigurationError(f"{converter!r} is not a converter: it needs 'regex' and 'convert'")
     try:
-        groups = re.compile(converter.regex).groupindex
+        # Compiled inside a group, as routes use it: an inline global flag ("(?i)") or a
+        # back-reference to group 1 compiles alone but not there.
+        groups = re.compile(f"({converter.regex})").groupindex
     except re.error as exc:
         raise ConfigurationError(
-            f"converter {name!r} has an invalid regex {converter.regex!r}: {exc}"
+            f"converter {name!r} has an invalid regex {converter.regex!r}: {exc.msg}"
         ) from None
     if groups:
         raise ConfigurationError(f"converter {name!r}: its regex may not have named groups")
