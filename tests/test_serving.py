@@ -180,6 +180,23 @@ async def test_close_connections_drains_with_1001_and_runs_on_disconnect() -> No
         assert refused.value.status_code == 503
 
 
+@pytest.mark.parametrize("max_connections", [None, 5])
+async def test_a_handshake_during_shutdown_is_told_the_server_is_shutting_down(
+    max_connections: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Clients reconnect on 1001, some to the process still draining: they and the log were
+    # told "at capacity", even with no max_connections at all.
+    api, _ = recording_api(max_connections=max_connections)
+    await api.close_connections(timeout=5)
+    client = connect(api, "/echo")
+    del client.scope["extensions"]
+    async with client as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1013, "server shutting down")
+    assert "refused WebSocket connection to /echo: shutting down" in caplog.messages
+
+
 async def test_an_on_disconnect_running_past_the_timeout_is_cut(caplog: pytest.LogCaptureFixture) -> None:
     """Shielded from the cancellation that ends its connection, not from the shutdown timeout."""
     cleaning = anyio.Event()

@@ -259,9 +259,10 @@ class API:
                 if not (route.origins or self.origins).allows(scope):
                     await _refuse(scope, receive, send, 403, "origin not allowed")
                     return
-                if self._draining or (
-                    self.max_connections is not None and self._open >= self.max_connections
-                ):
+                if self._draining:
+                    await _refuse(scope, receive, send, 503, "shutting down")
+                    return
+                if self.max_connections is not None and self._open >= self.max_connections:
                     await _refuse(scope, receive, send, 503, "at capacity")
                     return
                 self._open += 1
