@@ -9,6 +9,7 @@ endpoint its ``on_disconnect`` on both servers, before the shutdown hooks run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import logging
@@ -156,7 +157,10 @@ def _serve_uvicorn(
             await super().shutdown(sockets)
 
     config = uvicorn.Config(api, host=host, port=port, fd=fd, **_uvicorn_options(options, log_level))
-    DrainingServer(config).run()
+    # uvicorn raises the SIGINT it caught again once it has shut down gracefully;
+    # uvicorn.run() swallows it in the same way, rather than end with a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        DrainingServer(config).run()
 
 
 def _serve_uvicorn_reload(

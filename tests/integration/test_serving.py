@@ -69,6 +69,22 @@ async def test_sigterm_closes_every_connection_then_runs_shutdown_hooks(server: 
     assert lines[-1] == "shutdown", "the shutdown hooks ran after every on_disconnect"
 
 
+async def test_ctrl_c_shuts_down_gracefully_without_a_traceback(server: str, tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    with serve(server, APP, env={"WSENDPOINTS_TEST_LOG": str(log)}) as running:
+        ws = await open_ws(f"{running.url}/echo")
+        running.process.send_signal(signal.SIGINT)
+        assert (await close_frame(ws))[0] == 1001
+        running.process.wait(timeout=EXIT_WITHIN)
+        output = running.output()
+
+    assert log.read_text().split() == ["1001", "shutdown"]
+    # Ctrl-C is how a server is stopped by hand: an exit like SIGTERM's, not a crash.
+    assert "Traceback" not in output
+    assert "KeyboardInterrupt" not in output
+    assert running.process.returncode == 0
+
+
 async def test_a_connection_still_open_after_the_shutdown_timeout_is_cut(server: str, tmp_path: Path) -> None:
     log = tmp_path / "events.log"
     env = {"WSENDPOINTS_TEST_LOG": str(log)}
