@@ -15,8 +15,9 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket as StarletteWebSocket
+from starlette.websockets import WebSocketDisconnect as StarletteDisconnect
 
-from wsendpoints import API, WebSocket, WebSocketEndpoint
+from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, LifespanFailed
 from wsendpoints.testing import TestClient, connect, lifespan
 from wsendpoints.types import Message
@@ -185,6 +186,92 @@ async def test_websocket_under_a_mount_goes_to_the_mounted_app_unless_a_route_ma
     api.add_websocket("/sub/mine", Greeter)
     assert await first_text(api, "/sub/ws") == "starlette at /sub/ws"
     assert await first_text(api, "/sub/mine") == "endpoint at /sub/mine"
+
+
+def starlette_sockets(ended: list[tuple[str, int]]) -> Starlette:
+    """An echo that waits in receive, and a ticker that only sends; each notes how it ended."""
+
+    async def echo(websocket: StarletteWebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except StarletteDisconnect as gone:
+            ended.append(("echo", gone.code))
+
+    async def ticker(websocket: StarletteWebSocket) -> None:
+        await websocket.accept()
+        try:
+            for _ in range(10_000):
+                await websocket.send_text("tick")
+                await anyio.sleep(0.005)
+        except StarletteDisconnect as gone:
+            ended.append(("ticker", gone.code))
+
+    return Starlette(routes=[WebSocketRoute("/echo", echo), WebSocketRoute("/ticker", ticker)])
+
+
+async def close_code_after_ticks(ws: Any) -> int:
+    for _ in range(10_000):
+        try:
+            assert await ws.receive_text() == "tick"
+        except WebSocketDisconnect as closed:
+            return closed.code
+    raise AssertionError("the ticker was never closed")
+
+
+async def test_a_mounted_websocket_app_gets_the_origin_check() -> None:
+    api = API()
+    api.mount("/sub", starlette_app(), websocket=True)
+    api.mount("/public", starlette_app(), websocket=True, allowed_origins=["*"])
+    with pytest.raises(HandshakeRejected) as refused:
+        async with connect(api, "/sub/ws", headers={"origin": "https://evil.example"}):
+            pass
+    assert refused.value.status_code == 403
+    assert await first_text(api, "/sub/ws") == "starlette at /sub/ws"  # no Origin: not a browser
+    async with connect(api, "/public/ws", headers={"origin": "https://evil.example"}) as ws:
+        assert await ws.receive_text() == "starlette at /public/ws"
+
+
+async def test_mounted_websocket_connections_count_against_max_connections() -> None:
+    api = API(max_connections=1)
+    api.mount("/sub", starlette_sockets([]), websocket=True)
+    async with connect(api, "/sub/echo") as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+        assert api.connection_count == 1
+        with pytest.raises(HandshakeRejected) as refused:
+            async with connect(api, "/sub/echo"):
+                pass
+        assert refused.value.status_code == 503
+    assert api.connection_count == 0
+
+
+async def test_close_connections_closes_mounted_connections_with_1001(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ended: list[tuple[str, int]] = []
+    api = API()
+    api.mount("/sub", starlette_sockets(ended), websocket=True)
+    async with connect(api, "/sub/echo") as waiting, connect(api, "/sub/ticker") as pushing:
+        await waiting.send_text("hi")
+        assert await waiting.receive_text() == "hi"
+        assert await pushing.receive_text() == "tick"
+        await api.close_connections(timeout=5)
+        # Both apps ended on their own, as for any disconnect: nothing was cut.
+        assert api.connection_count == 0
+        assert not [record for record in caplog.records if "cut" in record.getMessage()]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await waiting.receive_text()
+        assert closed.value.code == 1001
+        assert await close_code_after_ticks(pushing) == 1001
+        # A newcomer is told the server is going.
+        with pytest.raises(HandshakeRejected) as refused:
+            async with connect(api, "/sub/echo"):
+                pass
+        assert refused.value.status_code == 503
+    # The waiting app read a 1001 disconnect; the sending one's next send failed (1006 to Starlette).
+    assert sorted(ended) == [("echo", 1001), ("ticker", 1006)]
 
 
 async def test_an_http_mount_does_not_take_websocket_connections() -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 import anyio
 
 from ._checks import is_positive_int
+from ._mounted import MountedConnection
 from .broadcast import Broadcast, BroadcastBackend, Overflow
 from .codecs import Codec
 from .endpoints import WebSocketEndpoint
@@ -135,7 +136,7 @@ class API:
         # `_serving`, and `go_away()` closes it with 1001 after on_disconnect (a
         # drain) by cancelling its own task group: no cancel scope of the API's.
         self._open = 0
-        self._serving: set[serving] = set()
+        self._serving: set[serving | MountedConnection] = set()
         # The shielded on_disconnect hooks running now: shielded from their
         # connection's end, but cut with it once the shutdown timeout has passed.
         self._cleanups: set[anyio.CancelScope] = set()
@@ -205,18 +206,28 @@ class API:
             app.check_params(route.param_names, path)
         self.routes.append(route)
 
-    def mount(self, prefix: str, app: ASGIApp, *, websocket: bool = False) -> None:
+    def mount(
+        self,
+        prefix: str,
+        app: ASGIApp,
+        *,
+        websocket: bool = False,
+        allowed_origins: Sequence[str] | None = None,
+    ) -> None:
         """Send HTTP requests under ``prefix`` to ``app``.
 
         With ``websocket=True`` the WebSocket connections under ``prefix`` that
         no route matches go to ``app`` too (for an app with WebSocket routes of
         its own). It is off by default so that an HTTP-only app mounted at
-        ``/`` cannot turn unknown WebSocket paths into server errors.
+        ``/`` cannot turn unknown WebSocket paths into server errors. Those
+        connections get what the API's own get: the origin check
+        (``allowed_origins`` overrides the API's for this mount), a place in
+        ``max_connections``, and a 1001 close when the server shuts down.
 
         ``app`` sees the full ``path`` and ``root_path`` extended by ``prefix``
         (the ASGI convention Starlette and FastAPI follow). Its lifespan is not run.
         """
-        self.mounts.append(Mount(prefix, app, websocket=websocket))
+        self.mounts.append(Mount(prefix, app, websocket=websocket, allowed_origins=allowed_origins))
 
     def on(self, event: LifespanEvent) -> Callable[[Handler], Handler]:
         """Register the decorated function to run at ``"startup"`` or ``"shutdown"``.
@@ -252,11 +263,15 @@ class API:
             return
         path = _route_path(scope)
         if kind == "websocket":
-            route = _match(self.routes, path, scope)
-            if route is not None:
-                scope["wsendpoints.broadcast"] = self.broadcast
-                scope["wsendpoints.api"] = self
-                if not (route.origins or self.origins).allows(scope):
+            # A route, or else a mount that takes WebSockets: the same checks and the same
+            # count for both, so that a mounted app is no way around them.
+            target = _match(self.routes, path, scope) or _mount_for(self.mounts, path, kind)
+            if target is not None:
+                if isinstance(target, Route):
+                    scope["wsendpoints.broadcast"] = self.broadcast
+                    scope["wsendpoints.api"] = self
+                origins = target.origins or self.origins
+                if not origins.allows(scope):
                     await _refuse(scope, receive, send, 403, "origin not allowed")
                     return
                 if self._draining:
@@ -267,17 +282,19 @@ class API:
                     return
                 self._open += 1
                 try:
-                    await route.app(scope, receive, send)
+                    if isinstance(target, Route):
+                        await target.app(scope, receive, send)
+                    else:
+                        await self._serve_mounted(target, scope, receive, send)
                 finally:
                     self._open -= 1
                     if self._drained is not None and not self._open:
                         self._drained.set()
                 return
-        for mount in self.mounts:
-            if (kind == "http" or mount.websocket) and mount.match(path):
-                await mount.app(
-                    {**scope, "root_path": scope.get("root_path", "") + mount.prefix}, receive, send
-                )
+        else:
+            mount = _mount_for(self.mounts, path, kind)
+            if mount is not None:
+                await mount.app(mount.scope(scope), receive, send)
                 return
         if kind == "websocket":
             logger.info("refused WebSocket connection to %s: no route", scope["path"])
@@ -319,13 +336,21 @@ class API:
             for cleanup in list(self._cleanups):
                 cleanup.cancel()
 
-    def _served(self, connection: serving) -> None:
+    async def _serve_mounted(self, mount: Mount, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = MountedConnection(receive, send)
+        self._served(connection)
+        try:
+            await mount.app(mount.scope(scope), connection.receive, connection.send)
+        finally:
+            self._served_no_more(connection)
+
+    def _served(self, connection: serving | MountedConnection) -> None:
         """A connection has started serving: drain it with the others (or now)."""
         self._serving.add(connection)
         if self._draining:
             connection.go_away()
 
-    def _served_no_more(self, connection: serving) -> None:
+    def _served_no_more(self, connection: serving | MountedConnection) -> None:
         """A connection has left serving: nothing left to drain there."""
         self._serving.discard(connection)
 
@@ -435,6 +460,13 @@ def _match(routes: list[Route], path: str, scope: Scope) -> Route | None:
             # does) rather than to a copy: a dict fewer held by every connection.
             scope["path_params"] = {**scope["path_params"], **params} if "path_params" in scope else params
             return route
+    return None
+
+
+def _mount_for(mounts: list[Mount], path: str, kind: str) -> Mount | None:
+    for mount in mounts:
+        if (kind == "http" or mount.websocket) and mount.match(path):
+            return mount
     return None
 
 

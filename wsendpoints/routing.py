@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from .exceptions import ConfigurationError
 from .security import origin_policy
-from .types import ASGIApp
+from .types import ASGIApp, Scope
 
 __all__ = [
     "Converter",
@@ -126,13 +126,26 @@ class Route:
 class Mount:
     """An ASGI application mounted under a path prefix, for HTTP and optionally WebSocket."""
 
-    def __init__(self, prefix: str, app: ASGIApp, *, websocket: bool = False) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        app: ASGIApp,
+        *,
+        websocket: bool = False,
+        allowed_origins: Iterable[str] | None = None,
+    ) -> None:
         prefix = prefix.rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise ConfigurationError(f"mount prefix {prefix!r} must start with '/'")
         self.prefix = prefix
         self.app = app
         self.websocket = websocket
+        # The mount's own origin policy for its WebSockets; None defers to the API's.
+        self.origins = origin_policy(allowed_origins)
+
+    def scope(self, scope: Scope) -> Scope:
+        """The scope ``app`` sees: ``root_path`` extended by the prefix (the ASGI convention)."""
+        return {**scope, "root_path": scope.get("root_path", "") + self.prefix}
 
     def match(self, path: str) -> bool:
         """Whether ``path`` is under this mount's prefix."""

@@ -2,8 +2,8 @@
 
 It writes each `on_disconnect` close code, and "shutdown" from its shutdown hook,
 one per line to the file named by WSENDPOINTS_TEST_LOG, so the test can see what
-ran inside the server process. MAX_CONNECTIONS caps the open connections, and
-FAIL_STARTUP makes a startup hook fail.
+ran inside the server process ("mounted <code>" for the mounted Starlette app).
+MAX_CONNECTIONS caps the open connections, and FAIL_STARTUP makes a startup hook fail.
 """
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 
 import anyio
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket as StarletteWebSocket
+from starlette.websockets import WebSocketDisconnect
 
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 
@@ -46,6 +50,18 @@ class Stuck(Echo):
         record("stuck")
         await anyio.sleep(60)
         record("unstuck")
+
+
+async def starlette_echo(websocket: StarletteWebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect as gone:
+        record(f"mounted {gone.code}")
+
+
+api.mount("/mounted", Starlette(routes=[WebSocketRoute("/echo", starlette_echo)]), websocket=True)
 
 
 @api.on("shutdown")

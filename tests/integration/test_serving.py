@@ -85,6 +85,25 @@ async def test_ctrl_c_shuts_down_gracefully_without_a_traceback(server: str, tmp
     assert running.process.returncode == 0
 
 
+async def test_sigterm_closes_a_mounted_apps_connections_with_1001_too(server: str, tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    with serve(server, APP, env={"WSENDPOINTS_TEST_LOG": str(log)}) as running:
+        clients = [await open_ws(f"{running.url}/mounted/echo") for _ in range(10)]
+        for n, ws in enumerate(clients):
+            await ws.send(str(n))
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == str(n)
+
+        running.process.send_signal(signal.SIGTERM)
+        codes = Counter([(await close_frame(ws))[0] for ws in clients])
+        running.process.wait(timeout=EXIT_WITHIN)
+
+    assert codes == {1001: 10}
+    lines = log.read_text().splitlines()
+    assert Counter(lines[:-1]) == {"mounted 1001": 10}, "the mounted app saw each disconnect, with 1001"
+    assert lines[-1] == "shutdown"
+
+
 async def test_a_connection_still_open_after_the_shutdown_timeout_is_cut(server: str, tmp_path: Path) -> None:
     log = tmp_path / "events.log"
     env = {"WSENDPOINTS_TEST_LOG": str(log)}
