@@ -20,7 +20,7 @@ from .codecs import Codec
 from .endpoints import WebSocketEndpoint
 from .exceptions import CloseCode, ConfigurationError
 from .routing import Mount, Route
-from .security import OriginPolicy
+from .security import OriginPolicy, origin_of
 from .serving import ServerOptions, serve
 from .types import ASGIApp, Middleware, Receive, Scope, Send
 from .views import FunctionView
@@ -272,7 +272,9 @@ class API:
                     scope["wsendpoints.api"] = self
                 origins = target.origins or self.origins
                 if not origins.allows(scope):
-                    await _refuse(scope, receive, send, 403, "origin not allowed")
+                    # repr(): the header is the client's, and goes into the log as text.
+                    reason = f"origin not allowed: {origin_of(scope)!r}"
+                    await _refuse(scope, receive, send, 403, reason)
                     return
                 if self._draining:
                     await _refuse(scope, receive, send, 503, "shutting down")
