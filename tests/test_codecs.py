@@ -28,6 +28,7 @@ from wsendpoints.codecs import (
 )
 from wsendpoints.exceptions import ConfigurationError
 from wsendpoints.testing import connect
+from wsendpoints.types import Message
 
 BUILT_IN = ["auto", "bytes", "json", "msgpack", "text"]
 
@@ -507,12 +508,8 @@ class ReturnsAsIs:
         return value
 
 
-@pytest.mark.parametrize("value", [None, 42, ["a", "list"]], ids=["None", "int", "list"])
-async def test_a_codec_whose_encode_returns_neither_str_nor_bytes_closes_with_1011_and_logs_it(
-    value: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Servers fail on such a frame in their own ways: a TypeError, a connection that hangs
-    # (uvicorn's websockets-sansio with None), or 42 zero bytes on the wire (hypercorn with 42).
+async def sent_as_is(value: Any) -> Message:
+    """What a view sending ``value`` through `ReturnsAsIs` makes the server get first."""
     api = API()
 
     @api.websocket_route("/", value_type=ReturnsAsIs())
@@ -521,7 +518,16 @@ async def test_a_codec_whose_encode_returns_neither_str_nor_bytes_closes_with_10
             await ws.send(value)
 
     async with connect(api, "/") as client:
-        event = await client.receive_event()
+        return await client.receive_event()
+
+
+@pytest.mark.parametrize("value", [None, 42, ["a", "list"]], ids=["None", "int", "list"])
+async def test_a_codec_whose_encode_returns_neither_str_nor_bytes_closes_with_1011_and_logs_it(
+    value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Servers fail on such a frame in their own ways: a TypeError, a connection that hangs
+    # (uvicorn's websockets-sansio with None), or 42 zero bytes on the wire (hypercorn with 42).
+    event = await sent_as_is(value)
     assert (event["type"], event["code"]) == ("websocket.close", 1011)
     errors = [r for r in caplog.records if r.name == "wsendpoints" and r.levelno == logging.ERROR]
     [error] = [r.exc_info[1] for r in errors if r.exc_info]
@@ -531,15 +537,7 @@ async def test_a_codec_whose_encode_returns_neither_str_nor_bytes_closes_with_10
 
 @pytest.mark.parametrize("value", [bytearray(b"ab"), memoryview(b"ab")], ids=["bytearray", "memoryview"])
 async def test_bytes_like_output_of_a_codec_is_sent_as_bytes(value: Any) -> None:
-    api = API()
-
-    @api.websocket_route("/", value_type=ReturnsAsIs())
-    async def view(ws: WebSocket) -> None:
-        async with ws:
-            await ws.send(value)
-
-    async with connect(api, "/") as client:
-        event = await client.receive_event()
+    event = await sent_as_is(value)
     assert event["type"] == "websocket.send"
     assert type(event["bytes"]) is bytes
     assert event["bytes"] == b"ab"
