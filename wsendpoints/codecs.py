@@ -282,17 +282,20 @@ _registry: dict[str, Codec] = {
 }
 
 
-def _binary_payload(data: object, codec: Codec) -> bytes:
-    """What ``codec.encode`` returned, when it is not a ``str``: the payload of a binary frame.
+def _frame(data: object, codec: Codec) -> tuple[str, str | bytes]:
+    """The frame and payload for what ``codec.encode`` returned: ``("text", str)`` or ``("bytes", bytes)``.
 
-    Servers fail on anything but ``str`` and ``bytes`` in their own ways (a TypeError,
-    a connection that hangs, ``bytes(42)`` on the wire), so it is refused before it
-    reaches them; ``bytearray`` and ``memoryview`` go as ``bytes``, as `BytesCodec` sends them.
+    A ``str`` subclass (a StrEnum member) is text too. Servers fail on anything but
+    ``str`` and ``bytes`` in their own ways (a TypeError, a connection that hangs,
+    ``bytes(42)`` on the wire), so it is refused before it reaches them; ``bytearray``
+    and ``memoryview`` go as ``bytes``, as `BytesCodec` sends them.
     """
+    if isinstance(data, str):
+        return "text", data
     if isinstance(data, bytes):
-        return data
+        return "bytes", data
     if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
+        return "bytes", bytes(data)
     raise TypeError(f"{type(codec).__name__}.encode returned {type(data).__name__}, not str or bytes")
 
 

@@ -38,7 +38,7 @@ from .codecs import (
     ORJSONCodec,
     TextCodec,
     UJSONCodec,
-    _binary_payload,
+    _frame,
     resolve_codec,
 )
 from .datastructures import Address, Headers, QueryParams
@@ -571,13 +571,7 @@ class WebSocket:
         data = value if type(value) is self._plain else self._encode(value)
         key = self._send_key
         if key is None:  # a codec whose output type is not known: auto, or one of the app's
-            # isinstance, not a type check: a str subclass (a StrEnum member) is text too.
-            if isinstance(data, str):
-                key = "text"
-            else:
-                key = "bytes"
-                if not isinstance(data, bytes):
-                    data = _binary_payload(data, self._send_codec)
+            key, data = _frame(data, self._send_codec)
         try:
             await self._send_data({"type": "websocket.send", key: data})
         except _NOT_GONE:

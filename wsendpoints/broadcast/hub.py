@@ -22,7 +22,7 @@ import anyio
 import msgpack
 from anyio.abc import TaskGroup
 
-from ..codecs import Codec, _binary_payload
+from ..codecs import Codec, _frame
 from ..exceptions import (
     BroadcastError,
     CloseCode,
@@ -251,18 +251,14 @@ class ConnectionOutbox:
 
 def _send_event(codec: Codec, message: Any) -> Message | None:
     try:
-        data = codec.encode(message)
-        if not isinstance(data, str):
-            data = _binary_payload(data, codec)
+        key, data = _frame(codec.encode(message), codec)
     except TypeError as exc:
         logger.error("a group message cannot be sent with the %s codec: %s", type(codec).__name__, exc)
         return None
     except Exception:
         logger.exception("the %s codec failed to encode a group message", type(codec).__name__)
         return None
-    if isinstance(data, str):  # a str subclass (a StrEnum member) is text too
-        return {"type": "websocket.send", "text": data}
-    return {"type": "websocket.send", "bytes": data}
+    return {"type": "websocket.send", key: data}
 
 
 class _Subscribing:
