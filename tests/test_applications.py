@@ -132,6 +132,23 @@ async def test_http_request_to_an_unmounted_path_gets_404() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=API()), base_url="http://test") as client:
         response = await client.get("/anything")
     assert response.status_code == 404
+    assert response.text == "Not Found"
+
+
+async def test_http_request_to_a_websocket_route_gets_426_upgrade_required() -> None:
+    api = API()
+
+    @api.websocket_route("/rooms/{room}")
+    async def room(ws: WebSocket, room: str) -> None:
+        pass
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
+        response = await client.get("/rooms/lobby")
+        elsewhere = await client.get("/rooms")
+    assert response.status_code == 426
+    assert response.headers["upgrade"] == "websocket"
+    assert "WebSocket" in response.text
+    assert elsewhere.status_code == 404
 
 
 # -- mounted applications ------------------------------------------------------------------------

@@ -92,7 +92,8 @@ class API:
     WebSocket connections go to the first route whose pattern matches, then to
     the first mount made with ``websocket=True`` whose prefix does; with no
     match the handshake is refused (HTTP 404 where the server can send a
-    response, 403 otherwise). HTTP requests go to the mounts, or get 404.
+    response, 403 otherwise). HTTP requests go to the mounts; one that no mount
+    takes gets 426 (Upgrade Required) on a WebSocket route's path, else 404.
 
     ``broadcast`` picks the backend of the groups: ``"memory://"`` (one
     process, the default) or ``"redis://host:port/db"`` (every process sharing
@@ -304,14 +305,14 @@ class API:
             if await ws._receive_connect():
                 await ws._refuse(404, CloseCode.NORMAL_CLOSURE)
         elif kind == "http":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")],
-                }
-            )
-            await send({"type": "http.response.body", "body": b"Not Found"})
+            if any(route.match(path) is not None for route in self.routes):
+                # A WebSocket route reached without the upgrade (a browser tab, curl, a proxy
+                # that drops the Upgrade header): say so, rather than "no such path".
+                await _respond(
+                    send, 426, _UPGRADE_REQUIRED, (b"upgrade", b"websocket"), (b"connection", b"Upgrade")
+                )
+            else:
+                await _respond(send, 404, b"Not Found")
 
     async def close_connections(self, timeout: float = math.inf) -> None:
         """Close every open connection with 1001 and refuse new ones; wait until each has ended.
@@ -463,6 +464,17 @@ def _match(routes: list[Route], path: str, scope: Scope) -> Route | None:
             scope["path_params"] = {**scope["path_params"], **params} if "path_params" in scope else params
             return route
     return None
+
+
+_UPGRADE_REQUIRED = b"Upgrade Required: this path takes WebSocket connections only"
+
+
+async def _respond(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+    """A plain-text HTTP response, for requests that reach no mount."""
+    length = str(len(body)).encode()
+    start = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", length), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _mount_for(mounts: list[Mount], path: str, kind: str) -> Mount | None:

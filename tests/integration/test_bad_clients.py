@@ -183,6 +183,14 @@ async def test_garbage_after_the_handshake_ends_that_connection_only(
     await misbehave(running, 3, send_garbage)
 
 
+async def test_a_plain_http_request_to_a_websocket_path_is_told_to_upgrade(running: Running) -> None:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        response = await client.get(running.url.replace("ws://", "http://") + "/echo")
+    assert response.status_code == 426
+    assert response.headers["upgrade"] == "websocket"
+    await echo_works(running.url)
+
+
 # -- half-closed and vanishing clients --------------------------------------------------------------
 
 
