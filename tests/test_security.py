@@ -401,6 +401,24 @@ async def test_authentication_failed_with_its_own_content_type_sends_only_that_o
     assert [value for key, value in start["headers"] if key == b"content-type"] == [b"application/json"]
 
 
+async def test_authentication_failed_can_send_a_header_more_than_once() -> None:
+    challenges = [("WWW-Authenticate", 'Bearer realm="chat"'), ("WWW-Authenticate", "Basic")]
+
+    async def refuse(ws: WebSocket) -> Any:
+        raise AuthenticationFailed(401, headers=challenges)
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(served(echo_view, authenticate=refuse)):
+            pass
+    assert rejected.value.headers.getlist("www-authenticate") == ['Bearer realm="chat"', "Basic"]
+
+
+def test_authentication_failed_headers_read_like_the_handshake_headers() -> None:
+    failure = AuthenticationFailed(401, headers={"WWW-Authenticate": "Token"})
+    assert failure.headers["www-authenticate"] == "Token"
+    assert "WWW-AUTHENTICATE" in failure.headers
+
+
 async def test_authentication_failed_closes_before_accept_without_the_http_response_extension() -> None:
     endpoint: type[TokenEndpoint] = type("Tokens", (TokenEndpoint,), {"calls": []})
     sent = await handshake(served(endpoint), http_response=False)

@@ -172,7 +172,7 @@ async def authenticate(ws: WebSocket, hook: Callable[[WebSocket], Awaitable[Any]
         logger.info(
             "refused WebSocket connection to %s: authentication failed (%d)", ws.path, exc.status_code
         )
-        await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers)
+        await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers.multi_items())
         return False
     return True
 

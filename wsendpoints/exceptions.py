@@ -34,6 +34,7 @@ code   sent when
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
 
 from .datastructures import Headers
@@ -183,15 +184,22 @@ class AuthenticationFailed(WebSocketError):
     ``headers`` where the server supports the ``websocket.http.response``
     extension (uvicorn and hypercorn do), and HTTP 403 otherwise. The body goes
     as ``text/plain; charset=utf-8`` unless ``headers`` has a ``Content-Type``.
+    ``headers`` is a mapping or, to send a header more than once (two
+    ``WWW-Authenticate`` challenges, say), ``(name, value)`` pairs; it is kept
+    as `Headers`.
     """
 
     def __init__(
-        self, status_code: int = 401, body: str | bytes = b"", headers: dict[str, str] | None = None
+        self,
+        status_code: int = 401,
+        body: str | bytes = b"",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(status_code, body)
         self.status_code = status_code
         self.body = body.encode() if isinstance(body, str) else body
-        self.headers = dict(headers or {})
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        self.headers = Headers(list(pairs))
 
     def __str__(self) -> str:
         return f"authentication failed (HTTP {self.status_code})"

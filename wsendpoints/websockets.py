@@ -387,7 +387,7 @@ class WebSocket:
         status_code: int,
         close_code: int,
         body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
+        headers: Iterable[tuple[str, str]] = (),
         reason: str = "",
     ) -> None:
         """Refuse the handshake with an HTTP status where the server can send one.
@@ -409,7 +409,7 @@ class WebSocket:
             except ValueError:
                 phrase = ""
             body = f"{status_code} {phrase}".strip().encode()
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if not any(name == b"content-type" for name, _ in raw):
             # Only as a default: a second Content-Type makes uvicorn drop the response.
             raw.insert(0, (b"content-type", b"text/plain; charset=utf-8"))
