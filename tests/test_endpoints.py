@@ -518,6 +518,29 @@ async def test_a_subclass_naming_its_send_type_keeps_the_parents_value_type_for_
         assert await ws.receive_msgpack() == {"type": "list"}
 
 
+@pytest.mark.parametrize("direction", ["receive_type", "send_type"])
+def test_a_class_naming_value_type_and_one_direction_is_refused(direction: str) -> None:
+    # value_type sets both directions: the other name would be silently ignored.
+    with pytest.raises(ConfigurationError, match=f"^Both names value_type and {direction}: "):
+        type("Both", (WebSocketEndpoint,), {"value_type": "json", direction: "bytes"})
+
+
+async def silent_view(ws: WebSocket) -> None:
+    pass
+
+
+@pytest.mark.parametrize("handler", [Echo, silent_view], ids=["endpoint", "view"])
+@pytest.mark.parametrize("direction", ["receive_type", "send_type"])
+def test_a_route_naming_value_type_and_one_direction_is_refused(handler: Any, direction: str) -> None:
+    api = API()
+    options: dict[str, Any] = {"value_type": "json", direction: "bytes"}
+    with pytest.raises(ConfigurationError, match=f"^the route '/' names value_type and {direction}: "):
+        api.add_websocket("/", handler, **options)
+    assert api.routes == []
+    # value_type=None leaves each direction to its own option.
+    api.add_websocket("/", handler, **{**options, "value_type": None})
+
+
 @pytest.mark.parametrize("option", [{"catch_disconnect": False}, {"caught_close_codes": [1000]}])
 def test_disconnect_options_are_refused_for_an_endpoint(option: dict[str, Any]) -> None:
     api = API()

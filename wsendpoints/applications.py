@@ -16,7 +16,7 @@ import anyio
 from ._checks import is_positive_int
 from ._mounted import MountedConnection
 from .broadcast import Broadcast, BroadcastBackend, Overflow
-from .codecs import Codec
+from .codecs import Codec, check_codec_names
 from .endpoints import WebSocketEndpoint
 from .exceptions import CloseCode, ConfigurationError
 from .routing import Mount, Route
@@ -49,7 +49,8 @@ class RouteOptions(TypedDict, total=False):
     - ``value_type`` sets both ``receive_type`` and ``send_type``: a codec name
       (``"text"``, the default, ``"bytes"``, ``"json"``, ``"msgpack"``,
       ``"auto"`` or a registered one) or a codec instance. With None (the
-      default), ``receive_type`` and ``send_type`` apply.
+      default), ``receive_type`` and ``send_type`` apply; naming either of
+      them beside ``value_type`` is refused.
     - ``catch_disconnect`` (views only, default True): whether ``async with ws``
       silences `WebSocketDisconnect`; ``caught_close_codes`` is the finer form,
       the codes it silences (None: ``catch_disconnect`` decides).
@@ -191,6 +192,7 @@ class API:
         the path's parameters and malformed paths raise `ConfigurationError`
         here, not on the first connection.
         """
+        check_codec_names(options, f"the route {path!r}")
         app: ASGIApp
         if isinstance(endpoint, type):
             if not issubclass(endpoint, WebSocketEndpoint):

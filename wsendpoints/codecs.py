@@ -23,6 +23,7 @@ connection holds no object of its own for them.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgpack
@@ -341,6 +342,19 @@ def _check_codec(codec: object) -> None:
     if codec.frame not in _FRAMES:
         raise ConfigurationError(
             f"codec {codec!r} has frame {codec.frame!r}; expected one of {', '.join(_FRAMES)}"
+        )
+
+
+def check_codec_names(options: Mapping[str, object], where: str) -> None:
+    """Refuse ``value_type`` beside ``receive_type`` or ``send_type`` in one place.
+
+    ``value_type`` sets both directions, so the other would be silently ignored.
+    """
+    both = sorted(options.keys() & {"receive_type", "send_type"})
+    if options.get("value_type") is not None and both:
+        raise ConfigurationError(
+            f"{where} names value_type and {' and '.join(both)}: value_type sets both directions; "
+            "give value_type alone, or receive_type and send_type"
         )
 
 

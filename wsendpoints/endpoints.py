@@ -11,7 +11,7 @@ import anyio
 
 from ._dispatch import authenticate, serving
 from .broadcast.hub import Overflow
-from .codecs import Codec
+from .codecs import Codec, check_codec_names
 from .exceptions import CloseCode, ConfigurationError
 from .types import Receive, Scope, Send
 from .websockets import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, WebSocket, connection_options
@@ -71,6 +71,7 @@ class WebSocketEndpoint:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
+        check_codec_names(own, cls.__qualname__)
         if (
             "value_type" not in own
             and cls.value_type is not None
