@@ -197,8 +197,12 @@ async def test_a_handshake_during_shutdown_is_told_the_server_is_shutting_down(
     assert "refused WebSocket connection to /echo: shutting down" in caplog.messages
 
 
-async def test_an_on_disconnect_running_past_the_timeout_is_cut(caplog: pytest.LogCaptureFixture) -> None:
-    """Shielded from the cancellation that ends its connection, not from the shutdown timeout."""
+@pytest.mark.parametrize("cut_by", ["timeout", "cancelling the wait"])
+async def test_an_on_disconnect_running_past_the_timeout_is_cut(
+    caplog: pytest.LogCaptureFixture, cut_by: str
+) -> None:
+    """Shielded from the cancellation that ends its connection, not from the shutdown timeout,
+    nor from the server cancelling the wait (as on a second Ctrl-C)."""
     cleaning = anyio.Event()
     finished: list[str] = []
 
@@ -212,14 +216,19 @@ async def test_an_on_disconnect_running_past_the_timeout_is_cut(caplog: pytest.L
     api.add_websocket("/stuck", Stuck)
     with anyio.fail_after(2):
         async with connect(api, "/stuck") as ws:
-            await api.close_connections(timeout=0.2)
+            if cut_by == "timeout":
+                await api.close_connections(timeout=0.2)
+            else:
+                with anyio.move_on_after(0.2):
+                    await api.close_connections(timeout=5)
             assert cleaning.is_set()
             with pytest.raises(WebSocketDisconnect) as ended:
                 await ws.receive_text()
             assert ended.value.code == 1001
     assert api.connection_count == 0
     assert finished == []
-    assert "cut 1 connection(s) still open after 0.2 s" in caplog.messages
+    why = "after 0.2 s" if cut_by == "timeout" else "when the wait was cut short"
+    assert f"cut 1 connection(s) still open {why}" in caplog.messages
 
 
 @pytest.mark.parametrize("extension", [True, False], ids=["http-response", "no-http-response"])

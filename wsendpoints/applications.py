@@ -320,26 +320,30 @@ class API:
         """Close every open connection with 1001 and refuse new ones; wait until each has ended.
 
         Each connection's ``on_disconnect`` has run when this returns, unless
-        ``timeout`` seconds passed first: then the connections still open are
-        cut, their ``on_disconnect`` cancelled where it waits. Servers call this
-        on shutdown.
+        ``timeout`` seconds passed first, or this call was cancelled (as a
+        second Ctrl-C does): then the connections still open are cut, their
+        ``on_disconnect`` cancelled where it waits. Servers call this on shutdown.
         """
         logger.info("shutting down: closing %d connection(s)", self._open)
         self._draining = True
         self._drained = anyio.Event()
         for connection in list(self._serving):
             connection.go_away()
-        if self._open:
-            with anyio.move_on_after(timeout):
-                await self._drained.wait()
-        if self._open:
-            logger.warning("cut %d connection(s) still open after %s s", self._open, timeout)
-            # Past the timeout no clean-up is waited for: the server would wait
-            # on a shielded on_disconnect for as long as it takes (trio), or
-            # cancel it only after a grace period of its own (uvicorn).
-            self._cut = True
-            for cleanup in list(self._cleanups):
-                cleanup.cancel()
+        waiting = anyio.move_on_after(timeout)
+        try:
+            if self._open:
+                with waiting:
+                    await self._drained.wait()
+        finally:
+            if self._open:
+                when = f"after {timeout} s" if waiting.cancelled_caught else "when the wait was cut short"
+                logger.warning("cut %d connection(s) still open %s", self._open, when)
+                # Past the timeout no clean-up is waited for: the server would wait
+                # on a shielded on_disconnect for as long as it takes (trio), or
+                # cancel it only after a grace period of its own (uvicorn).
+                self._cut = True
+                for cleanup in list(self._cleanups):
+                    cleanup.cancel()
 
     async def _serve_mounted(self, mount: Mount, scope: Scope, receive: Receive, send: Send) -> None:
         connection = MountedConnection(receive, send)

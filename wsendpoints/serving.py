@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
+import anyio
+
 from ._checks import is_finite_number, is_positive_int
 from .exceptions import ConfigurationError
 
@@ -153,8 +155,23 @@ def _serve_uvicorn(
 
     class DrainingServer(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
-            await api.close_connections(timeout=options.shutdown_timeout)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._cut_short_when_forced, tg.cancel_scope)
+                await api.close_connections(timeout=options.shutdown_timeout)
+                tg.cancel_scope.cancel()
             await super().shutdown(sockets)
+            if self.force_exit:
+                # uvicorn skips the shutdown hooks on a forced exit, and its lifespan task then
+                # dies at exit with a traceback. Only the wait for connections was cut short:
+                # the hooks are the app's own clean-up, and hypercorn runs them too.
+                await self.lifespan.shutdown()
+
+        async def _cut_short_when_forced(self, drain: anyio.CancelScope) -> None:
+            # uvicorn's signal handler marks a second Ctrl-C in force_exit; it polls the
+            # flag during its own waits, and the drain is one of them.
+            while not self.force_exit:  # noqa: ASYNC110 (set in a signal handler: no event to wait on)
+                await anyio.sleep(0.1)
+            drain.cancel()
 
     config = uvicorn.Config(api, host=host, port=port, fd=fd, **_uvicorn_options(options, log_level))
     # uvicorn raises the SIGINT it caught again once it has shut down gracefully;
@@ -215,13 +232,26 @@ def _serve_hypercorn_trio(
     config.loglevel = log_level.upper()
 
     async def shutdown_trigger() -> None:
+        forced = False
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break
-        await api.close_connections(timeout=options.shutdown_timeout)
-        # Every connection has closed; hypercorn's own grace period now only
+
+            async def cut_short_on_ctrl_c(drain: trio.CancelScope) -> None:
+                nonlocal forced
+                async for signum in signals:
+                    if signum == signal.SIGINT:
+                        forced = True
+                        drain.cancel()
+
+            # Still listening: a second Ctrl-C cuts the drain short, as on uvicorn.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cut_short_on_ctrl_c, nursery.cancel_scope)
+                await api.close_connections(timeout=options.shutdown_timeout)
+                nursery.cancel_scope.cancel()
+        # Every connection has closed, or was cut; hypercorn's own grace period now only
         # waits for clients to drop TCP, which they may put off for seconds.
-        config.graceful_timeout = min(options.shutdown_timeout, 1.0)
+        config.graceful_timeout = 0.0 if forced else min(options.shutdown_timeout, 1.0)
 
     async def main() -> None:
         await hypercorn_serve(api, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]

@@ -91,6 +91,28 @@ async def test_ctrl_c_shuts_down_gracefully_without_a_traceback(server: str, tmp
     assert running.process.returncode == 0
 
 
+async def test_a_second_ctrl_c_cuts_the_drain_short(server: str, tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    with serve(server, APP, env={"WSENDPOINTS_TEST_LOG": str(log)}) as running:
+        stuck = await open_ws(f"{running.url}/stuck")
+        running.process.send_signal(signal.SIGINT)
+        assert (await close_frame(stuck))[0] == 1001
+        with anyio.fail_after(TIMEOUT):
+            while "stuck" not in (log.read_text() if log.exists() else ""):  # noqa: ASYNC110 (another process)
+                await anyio.sleep(0.05)
+        # The drain would wait --shutdown-timeout (10 s) for on_disconnect: not after a second Ctrl-C.
+        running.process.send_signal(signal.SIGINT)
+        running.process.wait(timeout=3.0)
+        output = running.output()
+
+    # Only the wait was cut short: the shutdown hooks still ran.
+    assert log.read_text().split() == ["stuck", "shutdown"]
+    assert "cut 1 connection(s) still open when the wait was cut short" in output
+    assert "Traceback" not in output
+    assert "KeyboardInterrupt" not in output
+    assert running.process.returncode == 0
+
+
 async def test_a_connection_still_open_after_the_shutdown_timeout_is_cut(server: str, tmp_path: Path) -> None:
     log = tmp_path / "events.log"
     env = {"WSENDPOINTS_TEST_LOG": str(log)}
