@@ -231,10 +231,13 @@ def _serve_hypercorn_trio(
     config.graceful_timeout = options.shutdown_timeout
     config.loglevel = log_level.upper()
 
+    received: list[int] = []
+
     async def shutdown_trigger() -> None:
         forced = False
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
+            async for signum in signals:
+                received.append(signum)
                 break
 
             async def cut_short_on_ctrl_c(drain: trio.CancelScope) -> None:
@@ -268,6 +271,11 @@ def _serve_hypercorn_trio(
             raise
         logger.error("Application startup failed. Exiting.")
         sys.exit(_STARTUP_FAILURE)
+    if received == [signal.SIGTERM]:
+        # Shut down gracefully, then end as SIGTERM would have ended the process, as uvicorn
+        # does: a process manager reads the same exit status whichever server ran.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
 
 def _configure_logging(log_level: str) -> None:
