@@ -280,10 +280,20 @@ def _serve_hypercorn_trio(
 
 def _configure_logging(log_level: str) -> None:
     # Servers configure their own loggers only; without a handler here the
-    # framework's INFO lines (refusals, shutdown) would be lost.
+    # framework's INFO lines (refusals, shutdown) would be lost. An app that has
+    # logging of its own (a handler on the root logger, as logging.basicConfig
+    # adds) prints them already: this handler then stays silent, or each line would
+    # show twice. Asked at every line, not once here: `wsendpoints run` imports the
+    # app's module, which may set its logging up, after this.
     ours = logging.getLogger("wsendpoints")
     if not ours.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        handler.addFilter(lambda record: not _handled_above(ours))
         ours.addHandler(handler)
         ours.setLevel(log_level.upper())
+
+
+def _handled_above(logger: logging.Logger) -> bool:
+    """Whether ``logger``'s records also reach handlers of its ancestors'."""
+    return logger.propagate and logger.parent is not None and logger.parent.hasHandlers()

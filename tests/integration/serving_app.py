@@ -4,10 +4,13 @@ It writes each `on_disconnect` close code, and "shutdown" from its shutdown hook
 one per line to the file named by WSENDPOINTS_TEST_LOG, so the test can see what
 ran inside the server process ("mounted <code>" for the mounted Starlette app).
 MAX_CONNECTIONS caps the open connections, and FAIL_STARTUP makes a startup hook fail.
+ROOT_LOGGING sets up the app's own logging as many apps do, with ``logging.basicConfig``
+(a handler on the root logger), as the module is imported.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import anyio
@@ -19,6 +22,9 @@ from starlette.websockets import WebSocketDisconnect
 from wsendpoints import API, WebSocket, WebSocketEndpoint
 
 LOG = os.environ.get("WSENDPOINTS_TEST_LOG", os.devnull)
+
+if os.environ.get("ROOT_LOGGING"):
+    logging.basicConfig(level=logging.INFO, format="app's log: %(name)s %(levelname)s %(message)s")
 
 api = API(max_connections=int(os.environ.get("MAX_CONNECTIONS", "0")) or None)
 

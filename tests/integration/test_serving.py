@@ -139,6 +139,24 @@ async def test_a_failing_startup_hook_stops_the_server_with_its_traceback_only(s
     assert "Exception Group" not in output
 
 
+async def test_an_app_with_logging_of_its_own_gets_each_framework_line_once(server: str) -> None:
+    # The app's module calls logging.basicConfig when `wsendpoints run` imports it: its root
+    # handler prints the framework's lines, in its format, and the command's own handler does not.
+    with serve(server, APP, env={"ROOT_LOGGING": "1"}) as running:
+        with pytest.raises(InvalidStatus) as refused:
+            await open_ws(f"{running.url}/nowhere")
+        assert refused.value.response.status_code == 404
+        running.process.send_signal(signal.SIGTERM)
+        running.process.wait(timeout=EXIT_WITHIN)
+        output = running.output()
+
+    lines = [line for line in output.splitlines() if "refused WebSocket connection to /nowhere" in line]
+    assert lines == ["app's log: wsendpoints INFO refused WebSocket connection to /nowhere: no route"]
+    assert [line for line in output.splitlines() if "shutting down: closing" in line] == [
+        "app's log: wsendpoints INFO shutting down: closing 0 connection(s)"
+    ]
+
+
 async def test_over_max_connections_the_handshake_gets_503(server: str) -> None:
     with serve(server, APP, env={"MAX_CONNECTIONS": "2"}) as running:
         first, second = await open_ws(f"{running.url}/echo"), await open_ws(f"{running.url}/echo")
