@@ -320,6 +320,9 @@ async def test_a_view_accepting_a_subprotocol_not_offered_is_refused_with_500_an
         ),
         ({"X-Server": "a\nb"}, "the value of header b'x-server' contains a line break or NUL"),
         ({"X-Server": "a\0b"}, "the value of header b'x-server' contains a line break or NUL"),
+        # HTTP headers are bytes, written as latin-1: a character beyond it has no byte to go as.
+        ({"X-Prix": "5 €"}, "the value of header b'x-prix' has a character latin-1 cannot write: '€'"),
+        ({"X-Prix-€": "5"}, "'x-prix-€' is not a valid HTTP header name"),
     ],
 )
 async def test_accept_refuses_headers_that_http_does_not_allow(headers: dict[str, str], message: str) -> None:
@@ -337,11 +340,21 @@ async def test_accept_refuses_headers_that_http_does_not_allow(headers: dict[str
     assert str(error) == message
 
 
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"WWW Authenticate": "Bearer"}, "b'www authenticate' is not a valid HTTP header name"),
+        (
+            {"WWW-Authenticate": 'Bearer realm="café ☕"'},
+            "the value of header b'www-authenticate' has a character latin-1 cannot write: '☕'",
+        ),
+    ],
+)
 async def test_a_refusal_with_headers_that_http_does_not_allow_is_a_500(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, headers: dict[str, str], message: str
 ) -> None:
     async def authenticate(ws: WebSocket) -> None:
-        raise AuthenticationFailed(401, headers={"WWW Authenticate": "Bearer"})
+        raise AuthenticationFailed(401, headers=headers)
 
     async def view(ws: WebSocket) -> None:
         await ws.accept()
@@ -352,7 +365,8 @@ async def test_a_refusal_with_headers_that_http_does_not_allow_is_a_500(
     assert refused.value.status_code == 500
     [error] = logged(caplog, logging.ERROR)
     assert error.exc_info is not None
-    assert str(error.exc_info[1]) == "b'www authenticate' is not a valid HTTP header name"
+    assert isinstance(error.exc_info[1], WebSocketProtocolError)
+    assert str(error.exc_info[1]) == message
 
 
 async def test_a_view_raising_inside_async_with_logs_that_it_closed_with_1011(

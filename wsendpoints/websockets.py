@@ -365,11 +365,7 @@ class WebSocket:
         ``subprotocol`` must be one the client offered (see ``subprotocols``);
         otherwise, or for a header HTTP does not allow, `WebSocketProtocolError`.
         """
-        if headers is None:
-            raw: list[tuple[bytes, bytes]] = []
-        else:
-            pairs = headers.items() if isinstance(headers, Mapping) else headers
-            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+        raw = [] if headers is None else _raw_headers(headers)
         await self.send_event({"type": "websocket.accept", "subprotocol": subprotocol, "headers": raw})
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
@@ -409,7 +405,7 @@ class WebSocket:
             except ValueError:
                 phrase = ""
             body = f"{status_code} {phrase}".strip().encode()
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        raw = _raw_headers(headers)
         if not any(name == b"content-type" for name, _ in raw):
             # Only as a default: a second Content-Type makes uvicorn drop the response.
             raw.insert(0, (b"content-type", b"text/plain; charset=utf-8"))
@@ -737,6 +733,29 @@ def _check_status(status: int) -> None:
             f"HTTP status {status} cannot be sent to refuse a handshake: use 200-599"
             " (4000-4999 are close codes, for ws.close() after accept())"
         )
+
+
+def _raw_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI events carry them: lower-case names and values, in latin-1 bytes.
+
+    HTTP headers are bytes, written as latin-1: a character beyond it has no byte to go
+    as, and is refused like any other header HTTP does not allow (see `_check_headers`).
+    """
+    raw = []
+    for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+        try:
+            raw_name = name.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            raise WebSocketProtocolError(f"{name.lower()!r} is not a valid HTTP header name") from None
+        try:
+            raw_value = value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise WebSocketProtocolError(
+                f"the value of header {raw_name!r} has a character latin-1 cannot write: "
+                f"{exc.object[exc.start]!r}"
+            ) from None
+        raw.append((raw_name, raw_value))
+    return raw
 
 
 def _check_headers(headers: Iterable[tuple[bytes, bytes]]) -> None:
