@@ -651,3 +651,25 @@ async def test_on_receive_sending_after_a_task_of_the_connection_closed_it_ends_
         assert await close_code_from_app(ws) == 4000
     assert codes == [4000]
     assert error_records(caplog) == []
+
+
+async def test_on_receive_whose_own_task_group_finds_the_client_gone_ends_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    codes: list[int] = []
+
+    class FanOut(WebSocketEndpoint):
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            # Both sends find the client gone: the task group raises both disconnects in a group.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ws.send, "one")
+                tg.start_soon(ws.send, "two")
+
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            codes.append(close_code)
+
+    async with connect(served(FanOut)) as ws:
+        await ws.send_text("hi")
+        await ws.close(4000)
+    assert codes == [1006]
+    assert error_records(caplog) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -12,6 +13,9 @@ import pytest
 from wsendpoints import API, WebSocket, WebSocketDisconnect
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketStateError
 from wsendpoints.testing import ClientWebSocket, connect
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 
 async def close_code_from_app(ws: ClientWebSocket) -> int:
@@ -411,3 +415,96 @@ async def test_a_room_that_catches_the_disconnect_of_one_that_left_goes_on(
             await a.send_text(f"#{n}")
             assert await a.receive_text() == f"a: #{n}"
     assert error_records(caplog) == []
+
+
+# -- a view's own task group ------------------------------------------------------------------------
+
+
+async def listen_while_pushing(ws: WebSocket) -> None:
+    """A view with a task group of its own: a pusher beside the receive loop."""
+    async with anyio.create_task_group() as tg:
+
+        async def push() -> None:
+            await ws.send("tick")
+            await anyio.sleep_forever()
+
+        tg.start_soon(push)
+        async for message in ws:
+            await ws.send(f"you said {message}")
+
+
+@pytest.mark.parametrize(
+    ("ending", "code"),
+    [
+        pytest.param(lambda ws: ws.close(4000), None, id="client leaves"),
+        pytest.param(lambda ws: ws.send_bytes(b"binary"), 1003, id="frame of the wrong kind"),
+    ],
+)
+async def test_a_disconnect_out_of_the_views_own_task_group_ends_it_quietly(
+    ending: Any, code: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Task groups wrap what ends them in an ExceptionGroup: the disconnect of the
+    # view's own connection inside one is still the end of it, not an error.
+    api = API()
+    after_block: list[str] = []
+
+    @api.websocket_route("/")
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await listen_while_pushing(ws)
+        after_block.append("ran")
+
+    async with connect(api) as ws:
+        assert await ws.receive_text() == "tick"
+        await ending(ws)
+        if code is not None:
+            assert await close_code_from_app(ws) == code
+    assert after_block == ["ran"]
+    assert error_records(caplog) == []
+
+
+async def test_a_disconnect_out_of_a_task_group_passes_uncaught_and_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+    seen: list[str] = []
+
+    @api.websocket_route("/", catch_disconnect=False)
+    async def view(ws: WebSocket) -> None:
+        try:
+            async with ws:
+                await listen_while_pushing(ws)
+        except BaseExceptionGroup as group:
+            seen.extend(f"{type(exc).__name__} {getattr(exc, 'code', None)}" for exc in group.exceptions)
+            raise
+
+    async with connect(api) as ws:
+        assert await ws.receive_text() == "tick"
+        await ws.close(4000)
+    assert seen == ["WebSocketDisconnect 4000"]
+    assert error_records(caplog) == []
+
+
+async def test_an_error_beside_a_disconnect_in_a_task_group_is_still_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = API()
+
+    @api.websocket_route("/")
+    async def view(ws: WebSocket) -> None:
+        async with ws, anyio.create_task_group() as tg:
+
+            async def fail() -> None:
+                raise RuntimeError("boom beside the disconnect")
+
+            async def leave() -> None:
+                raise WebSocketDisconnect(1000)
+
+            tg.start_soon(fail)
+            tg.start_soon(leave)
+
+    async with connect(api) as ws:
+        assert await close_code_from_app(ws) == 1011
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], BaseExceptionGroup)

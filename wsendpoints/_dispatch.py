@@ -129,8 +129,9 @@ async def _end(
     ws: WebSocket, error: BaseException | None, name: str, code: int = CloseCode.NORMAL_CLOSURE
 ) -> None:
     reason = ""
-    if isinstance(error, WebSocketDisconnect) and ws._ends_with(error):
-        code, reason = error.code, error.reason
+    disconnect = ws._ending(error)
+    if disconnect is not None:
+        code, reason = disconnect.code, disconnect.reason
     elif error is not None:
         code = CloseCode.INTERNAL_ERROR
         logger.error("error in %s on %s; %s", name, ws.path, _outcome(ws), exc_info=error)

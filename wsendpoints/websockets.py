@@ -52,6 +52,9 @@ from .exceptions import (
 )
 from .types import Message, Receive, Scope, Send
 
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
@@ -139,7 +142,8 @@ class WebSocket:
 
     ``async with ws:`` accepts on entry and closes on exit, with 1011 if the
     block raised, and silences `WebSocketDisconnect` whose code is in
-    ``caught_close_codes`` (every code by default). ``async for message in ws``
+    ``caught_close_codes`` (every code by default), also when a task group
+    raises it in an exception group holding nothing else. ``async for message in ws``
     is ``while True: message = await ws.receive()``: it ends by raising
     `WebSocketDisconnect`, which that block silences.
     """
@@ -690,9 +694,10 @@ class WebSocket:
         if exc is None:
             await self.close()
             return False
-        if isinstance(exc, WebSocketDisconnect) and self._ends_with(exc):
-            await self.close(exc.code, exc.reason)
-            return exc.code in self._caught
+        disconnect = self._ending(exc)
+        if disconnect is not None:
+            await self.close(disconnect.code, disconnect.reason)
+            return disconnect.code in self._caught
         if isinstance(exc, Exception):
             await self.close(CloseCode.INTERNAL_ERROR)
         # Cancellation passes through untouched: the dispatcher closes with 1001.
@@ -701,6 +706,24 @@ class WebSocket:
     def _ends_with(self, exc: WebSocketDisconnect) -> bool:
         """Whether ``exc`` ends this connection, rather than being another one's news."""
         return exc._connection is None or exc._connection == id(self)
+
+    def _ending(self, exc: BaseException | None) -> WebSocketDisconnect | None:
+        """The `WebSocketDisconnect` that ``exc`` ends this connection with, if it is one.
+
+        A task group raises what ended it in an exception group: one holding only
+        this connection's disconnects is its end too (the first says how).
+        """
+        if isinstance(exc, WebSocketDisconnect):
+            return exc if self._ends_with(exc) else None
+        if isinstance(exc, BaseExceptionGroup):
+            first = None
+            for inner in exc.exceptions:
+                disconnect = self._ending(inner)
+                if disconnect is None:
+                    return None
+                first = first or disconnect
+            return first
+        return None
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
