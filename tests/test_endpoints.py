@@ -17,6 +17,7 @@ from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.codecs import Codec
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect
+from wsendpoints.types import Message
 
 
 class Echo(WebSocketEndpoint):
@@ -672,4 +673,58 @@ async def test_on_receive_whose_own_task_group_finds_the_client_gone_ends_quietl
         await ws.send_text("hi")
         await ws.close(4000)
     assert codes == [1006]
+    assert error_records(caplog) == []
+
+
+class ClosedByItsTask(WebSocketEndpoint):
+    codes: ClassVar[list[int]] = []
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        ws.task_group.start_soon(ws.close, 4001, "closed by a task")
+
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        self.codes.append(close_code)
+
+
+async def view_closed_by_its_task(ws: WebSocket) -> None:
+    async with ws:
+        ws.task_group.start_soon(ws.close, 4001, "closed by a task")
+        async for _ in ws:
+            pass
+
+
+@pytest.mark.parametrize("handler", [ClosedByItsTask, view_closed_by_its_task], ids=["endpoint", "view"])
+async def test_a_connection_closed_by_its_task_ends_though_the_client_never_answers_the_close(
+    handler: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # hypercorn tells the app that the connection is over only once the client answers the
+    # close frame; a client that never does must not keep the handler in receive() for good.
+    monkeypatch.setattr("wsendpoints.websockets._CLOSE_TIMEOUT", 0.2)
+    ClosedByItsTask.codes = []
+    api = API()
+    api.add_websocket("/", handler)
+    connected = False
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal connected
+        if not connected:
+            connected = True
+            return {"type": "websocket.connect"}
+        await anyio.sleep_forever()  # a client that says nothing, not even its close frame
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(3):
+        await api(websocket_scope(), receive, send)
+    assert [(m["type"], m.get("code"), m.get("reason")) for m in sent] == [
+        ("websocket.accept", None, None),
+        ("websocket.close", 4001, "closed by a task"),
+    ]
+    if handler is ClosedByItsTask:
+        assert ClosedByItsTask.codes == [4001]
+    assert api.connection_count == 0
     assert error_records(caplog) == []

@@ -614,6 +614,11 @@ class WebSocket:
                     # One of the connection's tasks closed it while the handler was busy:
                     # to the handler, the connection ended under it, as if the client left.
                     self._closed_elsewhere = True
+                    if self._task_group is not None:
+                        # The handler may be waiting in the server's receive, which some
+                        # servers (hypercorn) answer only once the client answers the close:
+                        # one that never does must not keep the connection open for good.
+                        self._task_group.start_soon(_end_after_close, self._task_group.cancel_scope)
             self.close_code = code
             self.close_reason = reason
             # Set before awaiting, so that a concurrent close() sends nothing twice.
@@ -727,6 +732,12 @@ class WebSocket:
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
+
+
+async def _end_after_close(connection: anyio.CancelScope) -> None:
+    """End a connection closed under its handler, if the handler has not ended it meanwhile."""
+    await anyio.sleep(_CLOSE_TIMEOUT)
+    connection.cancel()
 
 
 def _check_close(code: int, reason: str) -> None:
