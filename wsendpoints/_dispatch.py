@@ -24,7 +24,7 @@ from .exceptions import (
     WebSocketProtocolError,
     WebSocketStateError,
 )
-from .websockets import ConnectionState, WebSocket
+from .websockets import _CLOSE_TIMEOUT, ConnectionState, WebSocket
 
 if TYPE_CHECKING:
     from .applications import API
@@ -35,8 +35,6 @@ if sys.version_info < (3, 11):  # pragma: no cover
 logger = logging.getLogger("wsendpoints")
 
 _CLOSED = ConnectionState.CLOSED
-# Closing while cancelled must not wait on a stuck client forever.
-_CLOSE_TIMEOUT = 5.0
 
 
 class serving:

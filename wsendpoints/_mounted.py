@@ -17,9 +17,8 @@ import anyio
 
 from .exceptions import CloseCode
 from .types import Message, Receive, Send
+from .websockets import _CLOSE_TIMEOUT
 
-# A close frame that a stuck client does not take within this is given up on.
-_CLOSE_TIMEOUT = 5.0
 _GOING_AWAY: Message = {"type": "websocket.disconnect", "code": CloseCode.GOING_AWAY, "reason": ""}
 
 
