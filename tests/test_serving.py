@@ -180,6 +180,32 @@ async def test_close_connections_drains_with_1001_and_runs_on_disconnect() -> No
         assert refused.value.status_code == 503
 
 
+@pytest.mark.parametrize("shielded", [True, False])
+async def test_a_views_finally_awaits_during_a_drain_only_when_shielded(shielded: bool) -> None:
+    # As docs/views.md says: the drain cancels a view, so its clean-up must shield its awaits.
+    saved: list[str] = []
+    api = API()
+
+    @api.websocket_route("/draft")
+    async def draft(ws: WebSocket) -> None:
+        try:
+            async with ws:
+                async for _ in ws:
+                    pass
+        finally:
+            with anyio.move_on_after(5, shield=shielded):
+                await anyio.sleep(0.01)  # saving the draft, say
+                saved.append("draft")
+
+    with anyio.fail_after(5):
+        async with connect(api, "/draft") as ws:
+            await api.close_connections(timeout=5)
+            with pytest.raises(WebSocketDisconnect) as ended:
+                await ws.receive_text()
+    assert ended.value.code == 1001
+    assert saved == (["draft"] if shielded else [])
+
+
 @pytest.mark.parametrize("max_connections", [None, 5])
 async def test_a_handshake_during_shutdown_is_told_the_server_is_shutting_down(
     max_connections: int | None, caplog: pytest.LogCaptureFixture
