@@ -15,7 +15,7 @@ import pytest
 
 import wsendpoints
 from wsendpoints import API, WebSocket, WebSocketEndpoint
-from wsendpoints.cli import main
+from wsendpoints.cli import _parser, main
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketDisconnect
 from wsendpoints.serving import ServerOptions, import_app, serve
 from wsendpoints.testing import connect
@@ -318,6 +318,13 @@ def test_cli_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for option in ("--host", "--port", "--backend", "--reload", "--log-level", "--max-message-size"):
         assert option in text
+
+
+@pytest.mark.parametrize("value", ["off", "OFF"])
+def test_cli_pings_can_be_turned_off(value: str) -> None:
+    args = _parser().parse_args(["run", "app:api", "--ping-interval", value, "--ping-timeout", value])
+    assert (args.ping_interval, args.ping_timeout) == (None, None)
+    assert _parser().parse_args(["run", "app:api", "--ping-interval", "2.5"]).ping_interval == 2.5
 
 
 def test_cli_reports_a_bad_app_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:

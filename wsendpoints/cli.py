@@ -34,13 +34,22 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", choices=BACKENDS, default="asyncio", help="asyncio runs uvicorn; trio runs hypercorn"
     )
     run.add_argument("--reload", action="store_true", help="restart when the code changes (asyncio only)")
-    run.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    run.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="the least severe lines printed, the framework's and the server's",
+    )
     limits = run.add_argument_group("limits")
     limits.add_argument(
         "--max-message-size", type=int, default=_DEFAULTS.max_message_size, help="bytes; larger closes 1009"
     )
-    limits.add_argument("--ping-interval", type=float, default=_DEFAULTS.ping_interval, help="seconds")
-    limits.add_argument("--ping-timeout", type=float, default=_DEFAULTS.ping_timeout, help="seconds")
+    limits.add_argument(
+        "--ping-interval", type=_seconds_or_off, default=_DEFAULTS.ping_interval, help="seconds, or off"
+    )
+    limits.add_argument(
+        "--ping-timeout", type=_seconds_or_off, default=_DEFAULTS.ping_timeout, help="seconds, or off"
+    )
     limits.add_argument(
         "--max-queue", type=int, default=_DEFAULTS.max_queue, help="incoming messages buffered per connection"
     )
@@ -57,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--fd", type=int, help="serve on this already-bound socket (socket activation)")
     return parser
+
+
+def _seconds_or_off(text: str) -> float | None:
+    """A number of seconds, or ``off`` for None (ServerOptions checks the number)."""
+    return None if text.lower() == "off" else float(text)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

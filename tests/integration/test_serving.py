@@ -252,6 +252,15 @@ async def test_pings_are_sent_and_a_silent_client_is_dropped(server: str) -> Non
         assert closed, "uvicorn drops a client that leaves its pings unanswered"
 
 
+async def test_pings_can_be_turned_off(server: str) -> None:
+    # Off: a silent client gets no ping and is not dropped (the default would ping after 20 s).
+    options = ("--ping-interval", "off", "--ping-timeout", "off")
+    with serve(server, APP, options=options) as running:
+        frames, closed = await anyio.to_thread.run_sync(silent_client, f"{running.url}/echo", 1.0)
+    assert not any(frame.opcode is Opcode.PING for frame in frames)
+    assert not closed
+
+
 async def test_the_cli_serves_the_chat_example(server: str) -> None:
     with serve(server, "examples.chat:api") as running:
         url = f"{running.url}/rooms/lobby?nick=ada"
