@@ -642,13 +642,15 @@ async def test_max_message_size_as_a_route_option(handler: Any) -> None:
         assert await close_code_from_app(ws) == 1009
 
 
-@pytest.mark.parametrize("receive", ["receive_text", "receive_json", "receive_bytes", "receive_msgpack"])
-async def test_the_typed_receive_methods_apply_the_limit(receive: str) -> None:
+@pytest.mark.parametrize(
+    "receive", ["receive_text", "receive_json", "receive_bytes", "receive_msgpack", "receive_event"]
+)
+async def test_the_other_receive_methods_apply_the_limit(receive: str) -> None:
     async def view(ws: WebSocket) -> None:
         async with ws:
             await ws.send(repr(await getattr(ws, receive)()))
 
-    binary = receive in ("receive_bytes", "receive_msgpack")
+    binary = receive in ("receive_bytes", "receive_msgpack", "receive_event")
     async with connect(served(view, max_message_size=4)) as ws:
         await send_frame(ws, b"\xc4\x02ab" if binary else '"ab"')
         assert (await ws.receive_event())["type"] == "websocket.send"

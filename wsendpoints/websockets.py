@@ -478,9 +478,18 @@ class WebSocket:
             raise await self._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
 
     async def receive_event(self) -> Message:
-        """The next raw ASGI event, ``websocket.disconnect`` included."""
+        """The next raw ASGI event, ``websocket.disconnect`` included.
+
+        A message over ``max_message_size`` closes with 1009, as for `receive`.
+        """
         message = await self._receive()
-        if message["type"] == "websocket.disconnect":
+        if message["type"] == "websocket.receive":
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            if len(data) > self._max_size:
+                raise await self._too_big(data)
+        elif message["type"] == "websocket.disconnect":
             self._disconnected(message.get("code", CloseCode.NO_STATUS_RECEIVED), message.get("reason"))
         elif message["type"] in (_IDLE, _TOO_FAST):
             await self._payload(message, self._receive_codec)
