@@ -694,16 +694,9 @@ async def view_closed_by_its_task(ws: WebSocket) -> None:
             pass
 
 
-@pytest.mark.parametrize("handler", [ClosedByItsTask, view_closed_by_its_task], ids=["endpoint", "view"])
-async def test_a_connection_closed_by_its_task_ends_though_the_client_never_answers_the_close(
-    handler: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    # hypercorn tells the app that the connection is over only once the client answers the
-    # close frame; a client that never does must not keep the handler in receive() for good.
-    monkeypatch.setattr("wsendpoints.websockets._CLOSE_TIMEOUT", 0.2)
-    ClosedByItsTask.codes = []
-    api = API()
-    api.add_websocket("/", handler)
+async def serve_a_client_that_never_answers(api: API) -> list[Message]:
+    """Serve one connection whose client, as hypercorn reports it, says nothing after connecting:
+    the server's receive never returns, not even a disconnect after the app's close. What the app sent."""
     connected = False
     sent: list[Message] = []
 
@@ -720,6 +713,20 @@ async def test_a_connection_closed_by_its_task_ends_though_the_client_never_answ
 
     with anyio.fail_after(3):
         await api(websocket_scope(), receive, send)
+    return sent
+
+
+@pytest.mark.parametrize("handler", [ClosedByItsTask, view_closed_by_its_task], ids=["endpoint", "view"])
+async def test_a_connection_closed_by_its_task_ends_though_the_client_never_answers_the_close(
+    handler: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # hypercorn tells the app that the connection is over only once the client answers the
+    # close frame; a client that never does must not keep the handler in receive() for good.
+    monkeypatch.setattr("wsendpoints.websockets._CLOSE_TIMEOUT", 0.2)
+    ClosedByItsTask.codes = []
+    api = API()
+    api.add_websocket("/", handler)
+    sent = await serve_a_client_that_never_answers(api)
     assert [(m["type"], m.get("code"), m.get("reason")) for m in sent] == [
         ("websocket.accept", None, None),
         ("websocket.close", 4001, "closed by a task"),
@@ -728,3 +735,28 @@ async def test_a_connection_closed_by_its_task_ends_though_the_client_never_answ
         assert ClosedByItsTask.codes == [4001]
     assert api.connection_count == 0
     assert error_records(caplog) == []
+
+
+async def test_an_idle_timeout_after_a_close_by_a_task_reports_that_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The idle timeout fires first while the client, as above, never answers the task's close.
+    caplog.set_level(logging.INFO, logger="wsendpoints")
+    ended: list[tuple[int, str]] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        ws.task_group.start_soon(ws.close, 4001, "closed by a task")
+        try:
+            async for _ in ws:
+                pass
+        except WebSocketDisconnect as exc:
+            ended.append((exc.code, exc.reason))
+
+    api = API()
+    api.add_websocket("/", view, idle_timeout=0.1)
+    sent = await serve_a_client_that_never_answers(api)
+    assert [m.get("code") for m in sent if m["type"] == "websocket.close"] == [4001]
+    assert ended == [(4001, "closed by a task")]
+    # It was closed, not idle: no "closing ... idle" line.
+    assert not [record for record in caplog.records if "idle" in record.getMessage()]

@@ -563,9 +563,12 @@ class WebSocket:
         )
 
     async def _idle(self) -> None:
-        logger.info("closing %s with 1001: idle for %s s", self.path, self._idle_timeout)
-        await self._close_by_framework(CloseCode.GOING_AWAY, f"idle for {self._idle_timeout} s")
-        raise WebSocketDisconnect(CloseCode.GOING_AWAY, self.close_reason)
+        if self._state is _CONNECTED:
+            logger.info("closing %s with 1001: idle for %s s", self.path, self._idle_timeout)
+            await self._close_by_framework(CloseCode.GOING_AWAY, f"idle for {self._idle_timeout} s")
+        # Else a task closed it while the handler waited, and the server has not said so
+        # yet (hypercorn waits for the client's answer): the end is that close, not idleness.
+        raise WebSocketDisconnect(self.close_code or CloseCode.GOING_AWAY, self.close_reason)
 
     def _disconnected(self, code: int, reason: str | None) -> None:
         if self._state is not _CLOSED:
