@@ -18,10 +18,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
-
-import anyio
 
 from ._checks import is_finite_number, is_positive_int
 from .exceptions import ConfigurationError

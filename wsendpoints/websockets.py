@@ -782,7 +782,7 @@ def _check_status(status: int) -> None:
 
 
 def _raw_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """``headers`` as ASGI events carry them: lower-case names and values, in latin-1 bytes.
+    """``headers`` as ASGI events carry them: (name, value) in latin-1 bytes, names in lower case.
 
     HTTP headers are bytes, written as latin-1: a character beyond it has no byte to go
     as, and is refused like any other header HTTP does not allow (see `_check_headers`).
