@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import MutableMapping
 from typing import Any, ClassVar, Literal
@@ -18,6 +19,9 @@ from wsendpoints.codecs import Codec
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect
 from wsendpoints.types import Message
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
 
 
 class Echo(WebSocketEndpoint):
@@ -269,6 +273,40 @@ async def test_exception_in_a_hook_or_task_closes_with_1011_and_logs_the_traceba
     async with connect(api) as ws:
         await ws.send_text("still serving")
         assert await ws.receive_text() == "still serving"
+
+
+@pytest.mark.parametrize("task_raises", ["error", "disconnect"])
+async def test_a_hook_and_a_task_failing_together_log_both_tracebacks(
+    task_raises: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BothFail(WebSocketEndpoint):
+        async def on_receive(self, ws: WebSocket, message: Any) -> None:
+            failing = anyio.Event()
+            ws.task_group.start_soon(self.fail_after, failing)
+            failing.set()
+            raise RuntimeError("boom in on_receive")
+
+        async def fail_after(self, failing: anyio.Event) -> None:
+            # Shielded, so that it still fails once the hook's error cancels the group.
+            with anyio.CancelScope(shield=True):
+                await failing.wait()
+            if task_raises == "disconnect":
+                raise WebSocketDisconnect(1001)
+            raise RuntimeError("boom in task")
+
+    async with connect(served(BothFail)) as ws:
+        await ws.send_text("go")
+        assert await close_code_from_app(ws) == 1011
+
+    [record] = error_records(caplog)
+    assert record.exc_info is not None
+    logged = record.exc_info[1]
+    if task_raises == "disconnect":
+        assert isinstance(logged, RuntimeError)
+        assert str(logged) == "boom in on_receive"
+    else:
+        assert isinstance(logged, ExceptionGroup)
+        assert [str(exc) for exc in logged.exceptions] == ["boom in on_receive", "boom in task"]
 
 
 async def test_exception_in_on_connect_after_accepting_closes_with_1011(

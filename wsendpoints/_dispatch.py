@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .applications import API
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 logger = logging.getLogger("wsendpoints")
 
@@ -72,11 +72,12 @@ class serving:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         ws, tg = self._ws, self._tg
-        error: BaseException | None = None
+        handler_error: Exception | None = None
         if isinstance(exc, Exception):
             # Handled here, inside the group, so that the background tasks are
             # cancelled and the traceback is the handler's own.
-            error, exc_type, exc, tb = exc, None, None, None
+            handler_error, exc_type, exc, tb = exc, None, None, None
+        error: BaseException | None = handler_error
         try:
             if exc is None:
                 tg.cancel_scope.cancel()
@@ -92,9 +93,9 @@ class serving:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
                     await _end(ws, None, self._name, code)
                 raise
-            # A background task failed: the first failure that is not the end of the
-            # connection decides. A background send that lost the race against the
-            # app's own close() is such an end, not an error.
+            # A background task failed: what is not the end of the connection is an
+            # error, logged. A background send that lost the race against the app's
+            # own close() is such an end, not an error.
             ended = (
                 (WebSocketDisconnect, WebSocketStateError)
                 if ws.connection_state is _CLOSED
@@ -103,12 +104,22 @@ class serving:
             failures = [
                 leaf
                 for leaf in leaves
-                if not isinstance(leaf, ended)
-                or (isinstance(leaf, WebSocketDisconnect) and not ws._ends_with(leaf))
+                if isinstance(leaf, Exception)
+                and (
+                    not isinstance(leaf, ended)
+                    or (isinstance(leaf, WebSocketDisconnect) and not ws._ends_with(leaf))
+                )
             ]
-            error = (
-                failures[0] if failures else WebSocketDisconnect(ws.close_code or CloseCode.NORMAL_CLOSURE)
-            )
+            if handler_error is not None and ws._ending(handler_error) is None:
+                # The handler failed too (a task shielded from its cancellation, say):
+                # both tracebacks go in the log, the handler's first.
+                failures.insert(0, handler_error)
+            if len(failures) > 1:
+                error = ExceptionGroup(f"{len(failures)} errors in {self._name}", failures)
+            elif failures:
+                error = failures[0]
+            elif error is None:
+                error = WebSocketDisconnect(ws.close_code or CloseCode.NORMAL_CLOSURE)
         finally:
             ws._task_group = None
             if self._api is not None:
