@@ -6,6 +6,8 @@ tests/integration/test_serving.py.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -353,6 +355,18 @@ def test_reload_is_refused_where_it_cannot_work(capsys: pytest.CaptureFixture[st
         assert "reload" in str(exited.value.code)
     with pytest.raises(ConfigurationError, match="'module:attribute'"):
         serve(API(), reload=True)
+
+
+def test_api_run_takes_every_server_option_by_name() -> None:
+    parameters = inspect.signature(API.run).parameters
+    for field in dataclasses.fields(ServerOptions):
+        assert parameters[field.name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameters[field.name].default == field.default
+    # Checked before anything is served, and a misspelt option is named as such.
+    with pytest.raises(ConfigurationError, match="max_queue must be a positive integer"):
+        API().run(max_queue=0)
+    with pytest.raises(TypeError, match=r"run\(\) got an unexpected keyword argument 'max_size'"):
+        API().run(max_size=1024)  # type: ignore[call-arg]
 
 
 def test_unknown_backend_is_refused() -> None:

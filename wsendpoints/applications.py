@@ -420,18 +420,25 @@ class API:
         *,
         backend: Literal["asyncio", "trio"] = "asyncio",
         log_level: str = "info",
-        **options: Any,
+        max_message_size: int = ServerOptions.max_message_size,
+        ping_interval: float | None = ServerOptions.ping_interval,
+        ping_timeout: float | None = ServerOptions.ping_timeout,
+        max_queue: int = ServerOptions.max_queue,
+        shutdown_timeout: float = ServerOptions.shutdown_timeout,
     ) -> None:
         """Serve until SIGINT or SIGTERM: uvicorn on asyncio, or hypercorn on trio.
 
-        ``options`` are the `ServerOptions` fields (``max_message_size``,
-        ``ping_interval``, ``ping_timeout``, ``max_queue``, ``shutdown_timeout``).
-        On shutdown every connection is closed with 1001 and its
-        ``on_disconnect`` runs, then the shutdown hooks.
+        The limits are `ServerOptions`' (see there). On shutdown every connection
+        is closed with 1001 and its ``on_disconnect`` runs, then the shutdown hooks.
         """
-        serve(
-            self, host=host, port=port, backend=backend, options=ServerOptions(**options), log_level=log_level
+        options = ServerOptions(
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_queue=max_queue,
+            shutdown_timeout=shutdown_timeout,
         )
+        serve(self, host=host, port=port, backend=backend, options=options, log_level=log_level)
 
 
 _routing: ContextVar[API | None] = ContextVar("wsendpoints.routing", default=None)
