@@ -367,6 +367,8 @@ async def test_a_refusal_with_headers_that_http_does_not_allow_is_a_500(
     assert error.exc_info is not None
     assert isinstance(error.exc_info[1], WebSocketProtocolError)
     assert str(error.exc_info[1]) == message
+    # The 401 never went out, so the log does not say it did.
+    assert not [r for r in logged(caplog, logging.INFO) if "refused" in r.getMessage()]
 
 
 async def test_a_view_raising_inside_async_with_logs_that_it_closed_with_1011(

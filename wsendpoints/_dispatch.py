@@ -179,10 +179,10 @@ async def authenticate(ws: WebSocket, hook: Callable[[WebSocket], Awaitable[Any]
     try:
         ws.user = await hook(ws)
     except AuthenticationFailed as exc:
+        await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers.multi_items())
         logger.info(
             "refused WebSocket connection to %s: authentication failed (%d)", ws.path, exc.status_code
         )
-        await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers.multi_items())
         return False
     return True
 
