@@ -192,9 +192,11 @@ def _serve_uvicorn_reload(
     # one's: the framework's logger goes in that config, or its lines are lost.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["formatters"]["wsendpoints"] = {"format": _LOG_FORMAT}
+    log_config.setdefault("filters", {})["wsendpoints"] = {"()": _UnlessHandledAbove}
     log_config["handlers"]["wsendpoints"] = {
         "class": "logging.StreamHandler",
         "formatter": "wsendpoints",
+        "filters": ["wsendpoints"],
         "stream": "ext://sys.stderr",
     }
     log_config["loggers"]["wsendpoints"] = {"handlers": ["wsendpoints"], "level": log_level.upper()}
@@ -289,11 +291,14 @@ def _configure_logging(log_level: str) -> None:
     if not ours.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-        handler.addFilter(lambda record: not _handled_above(ours))
+        handler.addFilter(_UnlessHandledAbove())
         ours.addHandler(handler)
         ours.setLevel(log_level.upper())
 
 
-def _handled_above(logger: logging.Logger) -> bool:
-    """Whether ``logger``'s records also reach handlers of its ancestors'."""
-    return logger.propagate and logger.parent is not None and logger.parent.hasHandlers()
+class _UnlessHandledAbove(logging.Filter):
+    """Lets a record through only if no handler above the framework's logger prints it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = logging.getLogger("wsendpoints")
+        return not (ours.propagate and ours.parent is not None and ours.parent.hasHandlers())

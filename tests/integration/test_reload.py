@@ -34,3 +34,13 @@ async def test_reload_prints_the_framework_log() -> None:
             await connect(f"{running.url}/nowhere", open_timeout=TIMEOUT)
         # The app runs in the reloader's child process, which logs the refusal before sending it.
         assert "[wsendpoints] refused WebSocket connection to /nowhere: no route" in running.output()
+
+
+async def test_reload_prints_each_framework_line_once_beside_the_apps_own_logging() -> None:
+    # The app's module calls logging.basicConfig in the child process: its root handler prints
+    # the framework's lines, and the handler of the command's log config stays silent.
+    with serve(SERVER, APP, options=("--reload",), env={"ROOT_LOGGING": "1"}) as running:
+        with pytest.raises(InvalidStatus):
+            await connect(f"{running.url}/nowhere", open_timeout=TIMEOUT)
+        lines = [line for line in running.output().splitlines() if "connection to /nowhere" in line]
+    assert lines == ["app's log: wsendpoints INFO refused WebSocket connection to /nowhere: no route"]
