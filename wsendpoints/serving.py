@@ -155,10 +155,17 @@ def _serve_uvicorn(
 
     class DrainingServer(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
+            deadline = anyio.current_time() + options.shutdown_timeout
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cut_short_when_forced, tg.cancel_scope)
                 await api.close_connections(timeout=options.shutdown_timeout)
                 tg.cancel_scope.cancel()
+            # uvicorn then waits for what is left (HTTP requests to mounts) with a timeout
+            # of its own: one shutdown timeout in all, not one each. Never quite 0, which
+            # would not even look whether anything is left, and log that it cut something.
+            # (uvicorn's hint says int; it hands the value to asyncio.wait_for, which takes floats.)
+            remaining = max(deadline - anyio.current_time(), 0.1)
+            self.config.timeout_graceful_shutdown = remaining  # type: ignore[assignment]
             await super().shutdown(sockets)
             if self.force_exit:
                 # uvicorn skips the shutdown hooks on a forced exit, and its lifespan task then

@@ -2,7 +2,8 @@
 
 It writes each `on_disconnect` close code, and "shutdown" from its shutdown hook,
 one per line to the file named by WSENDPOINTS_TEST_LOG, so the test can see what
-ran inside the server process ("mounted <code>" for the mounted Starlette app).
+ran inside the server process ("mounted <code>" for the mounted Starlette app, "slow"
+for its slow HTTP route).
 MAX_CONNECTIONS caps the open connections, and FAIL_STARTUP makes a startup hook fail.
 ROOT_LOGGING sets up the app's own logging as many apps do, with ``logging.basicConfig``
 (a handler on the root logger), as the module is imported.
@@ -15,7 +16,9 @@ import os
 
 import anyio
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket as StarletteWebSocket
 from starlette.websockets import WebSocketDisconnect
 
@@ -67,7 +70,18 @@ async def starlette_echo(websocket: StarletteWebSocket) -> None:
         record(f"mounted {gone.code}")
 
 
-api.mount("/mounted", Starlette(routes=[WebSocketRoute("/echo", starlette_echo)]), websocket=True)
+async def starlette_slow(request: Request) -> PlainTextResponse:
+    """An HTTP request that outlasts any shutdown timeout."""
+    record("slow")
+    await anyio.sleep(60)
+    return PlainTextResponse("done")
+
+
+api.mount(
+    "/mounted",
+    Starlette(routes=[WebSocketRoute("/echo", starlette_echo), Route("/slow", starlette_slow)]),
+    websocket=True,
+)
 
 
 @api.on("shutdown")

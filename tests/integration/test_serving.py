@@ -123,6 +123,32 @@ async def test_a_connection_still_open_after_the_shutdown_timeout_is_cut(server:
     assert log.read_text().split() == ["stuck", "shutdown"]
     assert "cut 1 connection(s) still open after 1.0 s" in output
     assert "Traceback" not in output
+    assert "ERROR" not in output  # the cut is a warning, and nothing else was cut
+
+
+async def test_shutdown_takes_the_shutdown_timeout_once_for_connections_and_http_alike(
+    server: str, tmp_path: Path
+) -> None:
+    # A stuck on_disconnect uses up the whole timeout; an HTTP request to a mount still in
+    # flight then gets what is left of it (nothing), not a timeout of its own.
+    log = tmp_path / "events.log"
+    env = {"WSENDPOINTS_TEST_LOG": str(log)}
+    with serve(server, APP, env=env, options=("--shutdown-timeout", "3")) as running:
+        stuck = await open_ws(f"{running.url}/stuck")
+        port = int(running.url.rsplit(":", 1)[1])
+        async with await anyio.connect_tcp("127.0.0.1", port) as http:
+            await http.send(b"GET /mounted/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            with anyio.fail_after(TIMEOUT):
+                while "slow" not in (log.read_text() if log.exists() else ""):  # noqa: ASYNC110 (another process writes it)
+                    await anyio.sleep(0.05)
+            stopping = time.monotonic()
+            running.process.send_signal(signal.SIGTERM)
+            assert (await close_frame(stuck))[0] == 1001
+            running.process.wait(timeout=3.0 + 2.0)
+        took = time.monotonic() - stopping
+
+    assert took < 3.0 + 2.0
+    assert log.read_text().split() == ["slow", "stuck", "shutdown"]
 
 
 async def test_a_failing_startup_hook_stops_the_server_with_its_traceback_only(server: str) -> None:
