@@ -411,12 +411,18 @@ def test_no_asyncio_only_code_hides_in_the_package() -> None:
         ("--shutdown-timeout", "-1", "shutdown_timeout must be a number of seconds, 0 or more, not -1.0"),
         ("--shutdown-timeout", "nan", "shutdown_timeout must be a number of seconds, 0 or more, not nan"),
         ("--port", "99999", "port must be from 0 to 65535, not 99999"),
+        (
+            "--compression",
+            "off --backend trio",
+            "the trio backend cannot turn compression off: "
+            "hypercorn always negotiates permessage-deflate with clients that offer it",
+        ),
     ],
 )
 def test_cli_refuses_a_bad_server_option_before_serving(option: str, value: str, message: str) -> None:
     # A server would take these without a word and misbehave later (or, for NaN, crash at shutdown).
     with pytest.raises(SystemExit) as exited:
-        main(["run", "wsendpoints.testing:nothing_to_import", option, value])
+        main(["run", "wsendpoints.testing:nothing_to_import", option, *value.split()])
     assert exited.value.code == f"wsendpoints: error: {message}"
 
 
@@ -426,3 +432,5 @@ def test_server_options_in_code_are_checked_too() -> None:
     with pytest.raises(ConfigurationError, match="ping_interval must be a positive number"):
         ServerOptions(ping_interval=float("inf"))
     assert ServerOptions(ping_interval=None, ping_timeout=None, shutdown_timeout=0).shutdown_timeout == 0
+    with pytest.raises(ConfigurationError, match="compression must be True or False, not 'off'"):
+        ServerOptions(compression="off")  # type: ignore[arg-type]

@@ -425,6 +425,7 @@ class API:
         ping_timeout: float | None = ServerOptions.ping_timeout,
         max_queue: int = ServerOptions.max_queue,
         shutdown_timeout: float = ServerOptions.shutdown_timeout,
+        compression: bool = ServerOptions.compression,
     ) -> None:
         """Serve until SIGINT or SIGTERM: uvicorn on asyncio, or hypercorn on trio.
 
@@ -437,6 +438,7 @@ class API:
             ping_timeout=ping_timeout,
             max_queue=max_queue,
             shutdown_timeout=shutdown_timeout,
+            compression=compression,
         )
         serve(self, host=host, port=port, backend=backend, options=options, log_level=log_level)
 

@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.shutdown_timeout,
         help="seconds the connections get to close on shutdown",
     )
+    limits.add_argument(
+        "--compression",
+        type=_on_or_off,
+        default="on" if _DEFAULTS.compression else "off",  # converted by type, shown as written
+        metavar="{on,off}",
+        help="permessage-deflate with clients that offer it (off: uvicorn only)",
+    )
     run.add_argument(
         "--broadcast",
         metavar="URL",
@@ -73,6 +80,12 @@ def _seconds_or_off(text: str) -> float | None:
     return None if text.lower() == "off" else float(text)
 
 
+def _on_or_off(text: str) -> bool:
+    if text.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, not {text!r}")
+    return text.lower() == "on"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     # Like `python -m`, look for the app's module in the current directory.
@@ -84,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ping_timeout=args.ping_timeout,
             max_queue=args.max_queue,
             shutdown_timeout=args.shutdown_timeout,
+            compression=args.compression,
         )
         serve(
             args.app,

@@ -51,6 +51,10 @@ class ServerOptions:
     - ``max_queue``: incoming messages buffered per connection before the
       server stops reading from it (backpressure).
     - ``shutdown_timeout``: seconds the connections get to close on shutdown.
+    - ``compression``: negotiate permessage-deflate with clients that offer it, as
+      browsers do. It saves bandwidth and costs memory on every such connection
+      (see the deployment guide). Only uvicorn can turn it off: hypercorn always
+      negotiates it.
     """
 
     max_message_size: int = 1024 * 1024
@@ -58,6 +62,7 @@ class ServerOptions:
     ping_timeout: float | None = 20.0
     max_queue: int = 32
     shutdown_timeout: float = 10.0
+    compression: bool = True
 
     def __post_init__(self) -> None:
         # Checked here, not by the servers: they take 0, negative and NaN values without a
@@ -76,6 +81,8 @@ class ServerOptions:
             raise ConfigurationError(
                 f"shutdown_timeout must be a number of seconds, 0 or more, not {self.shutdown_timeout!r}"
             )
+        if not isinstance(self.compression, bool):
+            raise ConfigurationError(f"compression must be True or False, not {self.compression!r}")
 
 
 def import_app(target: str) -> API:
@@ -117,6 +124,11 @@ def serve(
         raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if not 0 <= port <= 65535:
         raise ConfigurationError(f"port must be from 0 to 65535, not {port}")
+    if backend == "trio" and not options.compression:
+        raise ConfigurationError(
+            "the trio backend cannot turn compression off: hypercorn always negotiates "
+            "permessage-deflate with clients that offer it"
+        )
     _configure_logging(log_level)
     if reload:
         if broadcast is not None:
@@ -145,6 +157,7 @@ def _uvicorn_options(options: ServerOptions, log_level: str) -> dict[str, Any]:
         "ws_ping_timeout": options.ping_timeout,
         "ws_max_queue": options.max_queue,
         "timeout_graceful_shutdown": options.shutdown_timeout,
+        "ws_per_message_deflate": options.compression,
     }
 
 

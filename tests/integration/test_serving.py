@@ -287,6 +287,32 @@ async def test_pings_can_be_turned_off(server: str) -> None:
     assert not closed
 
 
+async def test_compression_is_negotiated_unless_turned_off(server: str) -> None:
+    async def echoes(running_url: str) -> str | None:
+        """The extension the server agreed to with a client that offers permessage-deflate."""
+        async with connect(f"{running_url}/echo", compression="deflate", open_timeout=TIMEOUT) as ws:
+            await ws.send("squeeze me " * 20)
+            with anyio.fail_after(TIMEOUT):
+                assert await ws.recv() == "squeeze me " * 20
+            assert ws.response is not None
+            return ws.response.headers.get("sec-websocket-extensions")
+
+    with serve(server, APP) as running:
+        agreed = await echoes(running.url)
+    assert agreed is not None
+    assert agreed.startswith("permessage-deflate")
+
+    if server == "wsendpoints-trio":
+        with (
+            pytest.raises(ServerFailed, match="cannot turn compression off"),
+            serve(server, APP, options=("--compression", "off")),
+        ):
+            pass
+    else:
+        with serve(server, APP, options=("--compression", "off")) as running:
+            assert await echoes(running.url) is None
+
+
 async def test_the_cli_serves_the_chat_example(server: str) -> None:
     with serve(server, "examples.chat:api") as running:
         url = f"{running.url}/rooms/lobby?nick=ada"
