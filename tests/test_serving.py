@@ -336,6 +336,26 @@ def test_cli_reports_a_bad_app_without_a_traceback(capsys: pytest.CaptureFixture
     assert "nowhere_to_be_found" in str(exited.value.code)
 
 
+def test_cli_reports_a_missing_package_of_the_app_without_a_traceback() -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "nowhere_to_be_found.app:api"])
+    assert exited.value.code == "wsendpoints: error: No module named 'nowhere_to_be_found'"
+
+
+def test_cli_shows_where_an_import_inside_the_app_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app exists but one of its own imports fails: a one-line "No module named 'helper'"
+    # would read as wsendpoints missing something, and hide which line of the app imports it.
+    (tmp_path / "app_with_a_bad_import.py").write_text("import helper_not_installed\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # main() adds the current directory
+    with pytest.raises(ModuleNotFoundError) as failed:
+        main(["run", "app_with_a_bad_import:api"])
+    assert failed.value.name == "helper_not_installed"
+    assert any(Path(entry.path) == tmp_path / "app_with_a_bad_import.py" for entry in failed.traceback)
+
+
 def test_trio_backend_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     # Simulate an install without the `trio` extra: importing hypercorn.trio fails.
     monkeypatch.setitem(sys.modules, "hypercorn.trio", None)

@@ -110,5 +110,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             fd=args.fd,
             broadcast=args.broadcast,
         )
-    except (ConfigurationError, ImportError) as exc:
+    except ConfigurationError as exc:
         sys.exit(f"wsendpoints: error: {exc}")
+    except ModuleNotFoundError as exc:
+        if not _names_the_app(exc, args.app):
+            raise  # an import in the app's own code: its traceback says which line
+        sys.exit(f"wsendpoints: error: {exc}")
+
+
+def _names_the_app(exc: ModuleNotFoundError, app: str) -> bool:
+    """Whether ``exc`` says that APP's module (or a package it is in) is not there."""
+    module = app.partition(":")[0]
+    return exc.name is not None and (module == exc.name or module.startswith(f"{exc.name}."))
