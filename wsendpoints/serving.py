@@ -194,10 +194,15 @@ def _serve_uvicorn(
             drain.cancel()
 
     config = uvicorn.Config(api, host=host, port=port, fd=fd, **_uvicorn_options(options, log_level))
+    server = DrainingServer(config)
     # uvicorn raises the SIGINT it caught again once it has shut down gracefully;
     # uvicorn.run() swallows it in the same way, rather than end with a traceback.
     with contextlib.suppress(KeyboardInterrupt):
-        DrainingServer(config).run()
+        server.run()
+    if not server.started:
+        # The app's startup failed. uvicorn 0.50 and later exit with 3 from run() itself;
+        # before, uvicorn.run() did, and Server.run() returned as if all had gone well.
+        sys.exit(_STARTUP_FAILURE)
 
 
 def _serve_uvicorn_reload(
