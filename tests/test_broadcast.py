@@ -1038,6 +1038,7 @@ async def test_the_default_queue_holds_100_and_drops_the_oldest(caplog: pytest.L
         {"group_queue_size": -1},
         {"group_queue_size": 1.5},
         {"group_queue_size": "10"},
+        {"group_queue_size": True},  # an int to Python, but not a size
         {"group_overflow": "drop"},
         {"group_overflow": "DROP_OLDEST"},
         {"group_overflow": None},

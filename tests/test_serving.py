@@ -158,11 +158,15 @@ async def test_messages_keep_an_idle_timeout_connection_open() -> None:
     assert closed == [1000]
 
 
-@pytest.mark.parametrize("timeout", [0, -1, float("inf")])
+# A string (read from the environment or a config file, say) or a bool is no number of seconds.
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), "30", True], ids=repr)
 def test_idle_timeout_must_be_positive_and_finite(timeout: float) -> None:
     api = API()
-    with pytest.raises(ConfigurationError, match="idle_timeout"):
+    with pytest.raises(ConfigurationError, match="idle_timeout must be a positive number of seconds"):
         api.add_websocket("/x", Recorder, idle_timeout=timeout)
+    with pytest.raises(ConfigurationError, match="idle_timeout must be a positive number of seconds"):
+        type("Timed", (Recorder,), {"idle_timeout": timeout})
+    assert api.routes == []
 
 
 async def test_close_connections_drains_with_1001_and_runs_on_disconnect() -> None:

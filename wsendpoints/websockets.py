@@ -852,7 +852,7 @@ def _idle_receiver(receive: Receive, timeout: float) -> Receive:
 
 def check_idle_timeout(timeout: float | None) -> None:
     """Refuse an ``idle_timeout`` that is not a finite positive number of seconds."""
-    if timeout is not None and not 0 < timeout < math.inf:
+    if timeout is not None and not is_finite_number(timeout):
         raise ConfigurationError(f"idle_timeout must be a positive number of seconds, not {timeout!r}")
 
 

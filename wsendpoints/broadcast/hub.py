@@ -22,6 +22,7 @@ import anyio
 import msgpack
 from anyio.abc import TaskGroup
 
+from .._checks import is_positive_int
 from ..codecs import Codec, _frame
 from ..exceptions import (
     BroadcastError,
@@ -57,7 +58,7 @@ _STOP_TIMEOUT = 10.0
 
 
 def check_queue_options(size: int, overflow: str) -> None:
-    if not isinstance(size, int) or size < 1:
+    if not is_positive_int(size):
         raise ConfigurationError(f"group_queue_size must be a positive integer, not {size!r}")
     if overflow not in OVERFLOW_POLICIES:
         raise ConfigurationError(
