@@ -398,6 +398,13 @@ def test_unknown_backend_is_refused() -> None:
         API().run(backend="gevent")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("port", ["8000", 8000.0, True, -1, 65536], ids=repr)
+def test_a_port_that_is_no_port_number_is_refused(port: int) -> None:
+    # api.run(port=os.environ["PORT"]) gives a string: say so, rather than fail comparing it.
+    with pytest.raises(ConfigurationError, match=f"port must be an integer from 0 to 65535, not {port!r}"):
+        API().run(port=port)
+
+
 async def test_normal_traffic_logs_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
     api, _ = recording_api()
     async with connect(api, "/echo") as ws:
@@ -434,7 +441,7 @@ def test_no_asyncio_only_code_hides_in_the_package() -> None:
         ("--ping-timeout", "0", "ping_timeout must be a positive number of seconds or None, not 0.0"),
         ("--shutdown-timeout", "-1", "shutdown_timeout must be a number of seconds, 0 or more, not -1.0"),
         ("--shutdown-timeout", "nan", "shutdown_timeout must be a number of seconds, 0 or more, not nan"),
-        ("--port", "99999", "port must be from 0 to 65535, not 99999"),
+        ("--port", "99999", "port must be an integer from 0 to 65535, not 99999"),
         (
             "--compression",
             "off --backend trio",

@@ -122,8 +122,8 @@ def serve(
     """
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if not 0 <= port <= 65535:
-        raise ConfigurationError(f"port must be from 0 to 65535, not {port}")
+    if type(port) is not int or not 0 <= port <= 65535:
+        raise ConfigurationError(f"port must be an integer from 0 to 65535, not {port!r}")
     if backend == "trio" and not options.compression:
         raise ConfigurationError(
             "the trio backend cannot turn compression off: hypercorn always negotiates "
