@@ -333,6 +333,20 @@ def test_cli_pings_can_be_turned_off(value: str) -> None:
     assert _parser().parse_args(["run", "app:api", "--ping-interval", "2.5"]).ping_interval == 2.5
 
 
+def test_cli_tells_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"wsendpoints {wsendpoints.__version__}\n"
+
+
+def test_importing_the_main_module_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    # Tools that import every module (documentation, coverage) must not start the command.
+    import wsendpoints.__main__  # noqa: F401
+
+    assert capsys.readouterr() == ("", "")
+
+
 def test_cli_reports_a_bad_app_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["run", "nowhere_to_be_found:api"])

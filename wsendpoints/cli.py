@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from . import __version__
 from .exceptions import ConfigurationError
 from .serving import BACKENDS, ServerOptions, serve
 
@@ -19,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wsendpoints", description="Serve a wsendpoints API on uvicorn (asyncio) or hypercorn (trio)."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
