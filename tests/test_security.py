@@ -378,6 +378,29 @@ async def test_authentication_failed_refuses_with_its_status_and_body(
     assert records(caplog, logging.ERROR) == []
 
 
+async def test_a_refusal_is_logged_even_if_the_app_is_cancelled_once_it_is_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The in-process client cancels the app as soon as it has the response; the refusal
+    # went out, so it is logged, whenever the cancellation lands.
+    api = served(type("Tokens", (TokenEndpoint,), {"calls": []}))
+    scope = connect(api).scope
+    inbox: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return inbox.pop(0)
+
+    with anyio.fail_after(5), anyio.CancelScope() as app:
+
+        async def send(message: Message) -> None:
+            if message["type"] == "websocket.http.response.body":
+                app.cancel()
+
+        await api(scope, receive, send)
+    [info] = [r for r in records(caplog, logging.INFO) if "refused" in r.getMessage()]
+    assert "authentication failed (401)" in info.getMessage()
+
+
 async def test_authentication_failed_sends_its_headers() -> None:
     sent = await handshake(served(type("Tokens", (TokenEndpoint,), {"calls": []})))
     assert [m["type"] for m in sent] == ["websocket.http.response.start", "websocket.http.response.body"]

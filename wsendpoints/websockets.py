@@ -422,8 +422,10 @@ class WebSocket:
         # uvicorn's default implementation (websockets-sansio) counts the handshake as done
         # only once the connection is lost, which it schedules on sending the response: an
         # app returning before that runs gets "ERROR: ASGI callable returned without
-        # completing handshake." in the log for a normal refusal. One turn of the loop lets it.
-        await anyio.lowlevel.checkpoint()
+        # completing handshake." in the log for a normal refusal. One turn of the loop lets it,
+        # shielded: the refusal has gone out, and a server (or test client) that cancels the
+        # app on sending it must not cut short what follows (the caller logs the refusal).
+        await anyio.lowlevel.cancel_shielded_checkpoint()
 
     # -- receiving -----------------------------------------------------------------
 
