@@ -100,10 +100,15 @@ async def test_idle_connection_is_closed_with_1001(style: str) -> None:
                     pass
 
     async with connect(api, "/quiet") as ws:
+        silent_since = anyio.current_time()
         with pytest.raises(WebSocketDisconnect) as closed:
             await ws.receive_text(timeout=5)
+        silence = anyio.current_time() - silent_since
         assert closed.value.code == 1001
         assert "idle" in closed.value.reason
+    # After the timeout (timed from a little after the server's wait began), and not long
+    # after: a client is told within the time it was promised.
+    assert 0.15 <= silence < 0.5, silence
 
 
 @pytest.mark.parametrize("style", ["endpoint", "view"])
