@@ -78,6 +78,43 @@ def test_unknown_type_name_is_refused_at_registration(option: str) -> None:
     assert api.routes == []
 
 
+async def takes_room(ws: WebSocket, room: str) -> None:
+    pass
+
+
+async def takes_nothing(ws: WebSocket) -> None:
+    pass
+
+
+async def takes_anything(ws: WebSocket, **params: Any) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("path", "view", "refused"),
+    [
+        ("/rooms/{room}", takes_room, False),
+        ("/rooms/{room}", takes_anything, False),
+        ("/rooms/{name}", takes_room, True),  # a typo in the pattern or in the argument
+        ("/rooms/{room}", takes_nothing, True),
+        ("/rooms", takes_room, True),
+        ("/rooms/{room}/{seat:int}", takes_room, True),
+    ],
+)
+def test_a_view_that_cannot_take_the_path_parameters_is_refused_at_registration(
+    path: str, view: Any, refused: bool
+) -> None:
+    # Not on the first connection, with a TypeError and 1011.
+    api = API()
+    if not refused:
+        api.add_websocket(path, view)
+        assert len(api.routes) == 1
+        return
+    with pytest.raises(ConfigurationError, match=f"view {view.__qualname__} cannot take the parameters"):
+        api.add_websocket(path, view)
+    assert api.routes == []
+
+
 # -- serving --------------------------------------------------------------------------------------
 
 
