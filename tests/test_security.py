@@ -254,6 +254,12 @@ async def test_the_null_origin_is_refused_by_default() -> None:
     assert not await opens(served(Echo), headers={"origin": "null"})
 
 
+async def test_listing_null_lets_pages_with_an_opaque_origin_in_and_no_other() -> None:
+    api = served(Echo, API(allowed_origins=["null"]))
+    assert await opens(api, headers={"origin": "null"})
+    assert not await opens(api, headers={"origin": FOREIGN})
+
+
 async def test_an_endpoint_class_attribute_overrides_the_api_setting() -> None:
     class Open(Echo):
         allowed_origins = ("*",)
