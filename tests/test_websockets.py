@@ -1155,6 +1155,35 @@ async def test_a_typed_receive_of_an_undecodable_payload_closes_with_1007(
     await assert_rejected(api_for(view), payload, 1007, caplog, raised)
 
 
+@pytest.mark.parametrize(
+    ("options", "payload", "code"),
+    [
+        ({"value_type": "text"}, b"binary", 1003),
+        ({"value_type": "json"}, "{not json", 1007),
+        ({"max_message_size": 4}, "too long", 1009),
+    ],
+)
+async def test_a_send_after_the_framework_closed_for_a_bad_message_raises_the_disconnect(
+    options: dict[str, Any], payload: str | bytes, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The client's fault, as if it had left: the view's own send says so with the code,
+    # rather than with a WebSocketStateError that `async with ws` would log as a failure.
+    raised: list[Any] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        raised.append(await caught(ws.receive()))
+        raised.append(await caught(ws.send("too late")))
+
+    async with connect(api_for(view, **options)) as client:
+        await send_frame(client, payload)
+        event = await client.receive_event()
+    assert (event["type"], event["code"]) == ("websocket.close", code)
+    assert [type(exc) for exc in raised] == [WebSocketDisconnect, WebSocketDisconnect]
+    assert raised[1].code == code
+    assert logged(caplog, logging.ERROR) == []
+
+
 async def test_a_bad_message_inside_async_with_is_silenced_like_any_disconnect(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
