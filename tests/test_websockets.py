@@ -1156,6 +1156,39 @@ async def test_a_typed_receive_of_an_undecodable_payload_closes_with_1007(
 
 
 @pytest.mark.parametrize(
+    "error",
+    [UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), TypeError("no frame for that")],
+    ids=["UnicodeEncodeError", "TypeError"],
+)
+@pytest.mark.parametrize("send", [SENDS["send"], SENDS["send_text"]], ids=["send", "send_text"])
+async def test_a_message_the_server_cannot_frame_is_the_apps_error_not_a_client_gone(
+    send: Call, error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    # uvicorn raises UnicodeEncodeError for text with a lone surrogate: the app's bug, which
+    # closes with 1011 and a logged traceback, rather than a quiet 1006 as if the client left.
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await ws.receive()
+            await send(ws)
+
+    def app(scope: Any, receive: Any, server_send: Any) -> Any:
+        async def refusing_send(event: MutableMapping[str, Any]) -> None:
+            if event["type"] == "websocket.send":
+                raise error
+            await server_send(event)
+
+        return api_for(view)(scope, receive, refusing_send)
+
+    async with connect(app) as client:
+        await client.send_text("go")
+        event = await client.receive_event()
+    assert (event["type"], event["code"]) == ("websocket.close", 1011)
+    [record] = logged(caplog, logging.ERROR)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], type(error))
+
+
+@pytest.mark.parametrize(
     ("options", "payload", "code"),
     [
         ({"value_type": "text"}, b"binary", 1003),
