@@ -775,6 +775,31 @@ async def test_a_connection_closed_by_its_task_ends_though_the_client_never_answ
     assert error_records(caplog) == []
 
 
+async def test_a_close_by_a_task_keeps_its_code_when_the_client_answers_with_another(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A client may answer a close frame with a code of its own (RFC 6455, 5.5.1): the app
+    # closed the connection, so ws.close_code and on_disconnect keep the app's code.
+    ClosedByItsTask.codes = []
+    closed = anyio.Event()
+    events: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        if events:
+            return events.pop(0)
+        await closed.wait()
+        return {"type": "websocket.disconnect", "code": 1000, "reason": "bye"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.close":
+            closed.set()
+
+    with anyio.fail_after(3):
+        await served(ClosedByItsTask)(websocket_scope(), receive, send)
+    assert ClosedByItsTask.codes == [4001]
+    assert error_records(caplog) == []
+
+
 async def test_an_idle_timeout_after_a_close_by_a_task_reports_that_close(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
