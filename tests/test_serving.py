@@ -313,6 +313,44 @@ async def test_a_handshake_still_in_on_connect_when_draining_is_told_to_come_bac
         assert closed == [1013]
 
 
+async def test_a_handshake_routed_but_not_yet_served_when_draining_is_told_to_come_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Its 'websocket.connect' was still on its way when the drain began: the drain waits
+    # for it (it is counted), so it must end it too, not serve it as if nothing happened.
+    api, closed = recording_api()
+    connect_arrives = anyio.Event()
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if not sent:
+            await connect_arrives.wait()
+            return {"type": "websocket.connect"}
+        await anyio.sleep_forever()  # the client says nothing more
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = connect(api, "/echo").scope
+    with anyio.fail_after(4):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(api, scope, receive, send)
+            await anyio.wait_all_tasks_blocked()
+            assert api.connection_count == 1
+            tg.start_soon(api.close_connections, 2)
+            await anyio.wait_all_tasks_blocked()
+            connect_arrives.set()
+    # Refused with 503, or (nothing in on_connect waits, so nothing is cancelled there) let in
+    # and closed with 1001 at once; either way ended by the drain, which did not wait for it.
+    ended = [(m["type"], m.get("status") or m.get("code")) for m in sent]
+    refused = [("websocket.http.response.start", 503), ("websocket.http.response.body", None)]
+    assert ended in (refused, [("websocket.accept", None), ("websocket.close", 1001)]), ended
+    assert closed == ([] if ended == refused else [1001])
+    assert api.connection_count == 0
+    assert not [message for message in caplog.messages if message.startswith("cut")]
+
+
 def test_import_app_names_what_is_wrong() -> None:
     with pytest.raises(ConfigurationError, match="module:attribute"):
         import_app("no_colon")
