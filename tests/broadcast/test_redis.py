@@ -183,6 +183,21 @@ async def test_exclude_leaves_the_sender_out(redis: RedisServer) -> None:
         assert await sender.receive_text() == "marker"
 
 
+async def test_a_foreign_payload_on_a_group_channel_is_ignored_with_a_warning(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Anything else sharing the Redis may publish on a channel named like a group.
+    api = room_api(redis.url)
+    async with lifespan(api), connect(api, "/rooms/foreign") as member:
+        await joined(member)
+        redis.command("PUBLISH", "room:foreign", "not one of ours")
+        await api.publish("room:foreign", "ours")
+        assert await member.receive_text() == "ours"
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == ["ignored an undecodable broadcast payload on 'room:foreign'"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
 async def test_leave_stops_delivery_and_disconnecting_leaves_every_group(redis: RedisServer) -> None:
     one, two = room_api(redis.url), room_api(redis.url)
     async with lifespan(one), lifespan(two), connect(one, "/rooms/leaving") as stays:
