@@ -270,12 +270,16 @@ def silent_client(url: str, seconds: float) -> tuple[list[Frame], bool]:
 
 
 async def test_pings_are_sent_and_a_silent_client_is_dropped(server: str) -> None:
-    options = ("--ping-interval", "0.2", "--ping-timeout", "0.3")
+    options = ("--ping-interval", "0.2", "--ping-timeout", "1")
     with serve(server, APP, options=options) as running:
+        started = time.monotonic()
         frames, closed = await anyio.to_thread.run_sync(silent_client, f"{running.url}/echo", 3.0)
+        silent_for = time.monotonic() - started
     assert any(frame.opcode is Opcode.PING for frame in frames)
     if server == "wsendpoints-asyncio":
         assert closed, "uvicorn drops a client that leaves its pings unanswered"
+        # Not before the first ping (0.2 s) has gone unanswered for the ping timeout (1 s).
+        assert silent_for >= 1.2, silent_for
 
 
 async def test_pings_can_be_turned_off(server: str) -> None:
