@@ -452,7 +452,9 @@ def test_without_orjson_the_json_codec_is_ujson_and_orjson_codec_says_what_to_in
             raise AssertionError("ORJSONCodec() without orjson")
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
