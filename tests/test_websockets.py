@@ -543,6 +543,53 @@ async def test_receive_event_and_send_event_exchange_raw_asgi_events() -> None:
     )
 
 
+async def test_receive_event_gives_a_dict_even_when_middleware_passes_another_mapping() -> None:
+    """The guide writes ``event: dict = await ws.receive_event()``: that holds at run time too."""
+
+    class Event(MutableMapping[str, Any]):
+        def __init__(self, message: MutableMapping[str, Any]) -> None:
+            self.data = dict(message)
+
+        def __getitem__(self, key: str) -> Any:
+            return self.data[key]
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            self.data[key] = value
+
+        def __delitem__(self, key: str) -> None:
+            del self.data[key]
+
+        def __iter__(self) -> Any:
+            return iter(self.data)
+
+        def __len__(self) -> int:
+            return len(self.data)
+
+    def wrapping(app: Any) -> Any:
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            async def wrapped() -> Event:
+                return Event(await receive())
+
+            await app(scope, wrapped, send)
+
+        return middleware
+
+    events: list[dict[str, Any]] = []
+
+    async def view(ws: WebSocket) -> None:
+        await ws.accept()
+        event: dict[str, Any] = await ws.receive_event()
+        events.append(event)
+        events.append(await ws.receive_event())
+
+    async with connect(wrapping(api_for(view))) as client:
+        await client.send_text("hi")
+        await client.close(4000)
+    assert [type(event) for event in events] == [dict, dict]
+    assert events[0] == {"type": "websocket.receive", "text": "hi"}
+    assert (events[1]["type"], events[1]["code"]) == ("websocket.disconnect", 4000)
+
+
 async def test_send_event_drives_the_connection_state() -> None:
     seen: list[Any] = []
 
@@ -846,6 +893,11 @@ def bare(**scope: Any) -> WebSocket:
 )
 def test_url_is_built_from_host_header_or_server(scope: dict[str, Any], url: str) -> None:
     assert bare(**scope).url == url
+
+
+def test_a_websocket_over_a_scope_that_is_not_a_websocket_s_raises() -> None:
+    with pytest.raises(WebSocketProtocolError, match="needs a 'websocket' scope, not 'http'"):
+        WebSocket({"type": "http", "path": "/"}, noop_receive, noop_send)
 
 
 def test_scope_views_have_defaults_for_missing_keys() -> None:

@@ -100,6 +100,9 @@ class WebSocketProtocolError(WebSocketError, ValueError):
     a refused handshake. Servers answer these in their own ways (a dropped
     connection, a changed code, a crash), so the call fails before anything
     reaches the server.
+
+    Also raised for a `WebSocket` made from a scope that is not a WebSocket
+    connection's (an HTTP request's, say).
     """
 
 

@@ -196,7 +196,7 @@ class WebSocket:
         max_message_rate: float | None = None,
     ) -> None:
         if scope["type"] != "websocket":
-            raise ValueError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
+            raise WebSocketProtocolError(f"a WebSocket needs a 'websocket' scope, not {scope['type']!r}")
         self.scope = scope
         """The ASGI connection scope, as the server gave it (plus ``path_params``)."""
         # The handshake's event comes straight from the server: the limits below are
@@ -479,12 +479,14 @@ class WebSocket:
         except ValueError as exc:
             raise await self._reject_message(CloseCode.INVALID_PAYLOAD, str(exc)) from exc
 
-    async def receive_event(self) -> Message:
-        """The next raw ASGI event, ``websocket.disconnect`` included.
+    async def receive_event(self) -> dict[str, Any]:
+        """The next raw ASGI event, ``websocket.disconnect`` included, as a `dict`.
 
         A message over ``max_message_size`` closes with 1009, as for `receive`.
         """
-        message = await self._receive()
+        received = await self._receive()
+        # ASGI promises a mapping, servers give dicts: copy only what middleware made otherwise.
+        message = received if type(received) is dict else dict(received)
         if message["type"] == "websocket.receive":
             data = message.get("text")
             if data is None:
