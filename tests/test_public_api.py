@@ -17,6 +17,7 @@ from wsendpoints.datastructures import Headers
 
 PUBLIC_NAMES = [
     "API",
+    "AuthenticationFailed",
     "CloseCode",
     "Codec",
     "ConnectionState",

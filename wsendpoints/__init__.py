@@ -3,12 +3,13 @@
 from .applications import API
 from .codecs import Codec, register_codec
 from .endpoints import WebSocketEndpoint
-from .exceptions import CloseCode, WebSocketDisconnect
+from .exceptions import AuthenticationFailed, CloseCode, WebSocketDisconnect
 from .routing import register_converter
 from .websockets import ConnectionState, WebSocket
 
 __all__ = [
     "API",
+    "AuthenticationFailed",
     "CloseCode",
     "Codec",
     "ConnectionState",
