@@ -300,3 +300,34 @@ async def test_a_finished_connection_leaves_nothing_to_warn_about(recwarn: pytes
     del ws
     gc.collect()
     assert [str(w.message) for w in recwarn] == []
+
+
+# -- the handshake request, as a client sends it ------------------------------------------------------
+
+
+def handshake_api() -> API:
+    api = API()
+
+    @api.websocket_route("/rooms/{room}")
+    async def room(ws: WebSocket, room: str) -> None:
+        await ws.accept(subprotocol=ws.subprotocols[0] if ws.subprotocols else None)
+        await ws.send_json(
+            {
+                "room": room,
+                "path": ws.path,
+                "raw_path": ws.scope["raw_path"].decode("ascii"),
+                "query": dict(ws.query_params),
+                "offered": ws.subprotocols,
+            }
+        )
+        await ws.close()
+
+    return api
+
+
+async def test_subprotocols_offered_in_a_header_are_the_scope_s_subprotocols() -> None:
+    # A server reads the offer from the Sec-WebSocket-Protocol header, however the client sent it.
+    headers = {"Sec-WebSocket-Protocol": "chat.v2, chat.v1"}
+    async with connect(handshake_api(), "/rooms/a", headers=headers) as ws:
+        assert ws.accepted_subprotocol == "chat.v2"
+        assert (await ws.receive_json())["offered"] == ["chat.v2", "chat.v1"]

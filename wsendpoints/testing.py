@@ -516,7 +516,7 @@ def _scope(
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
 ) -> dict[str, Any]:
     path, _, query = target.partition("?")
-    protocols = list(subprotocols or ())
+    offered = list(subprotocols or ())
     raw = [
         (b"host", b"testserver"),
         (b"connection", b"upgrade"),
@@ -524,10 +524,19 @@ def _scope(
         (b"sec-websocket-version", b"13"),
         (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
     ]
-    if protocols:
-        raw.append((b"sec-websocket-protocol", ", ".join(protocols).encode("latin-1")))
+    if offered:
+        raw.append((b"sec-websocket-protocol", ", ".join(offered).encode("latin-1")))
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+    # As servers do: the offer is what the handshake's Sec-WebSocket-Protocol headers say,
+    # whether it came from ``subprotocols`` or from ``headers``.
+    protocols = [
+        protocol.strip()
+        for name, value in raw
+        if name == b"sec-websocket-protocol"
+        for protocol in value.decode("latin-1").split(",")
+        if protocol.strip()
+    ]
     return {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
