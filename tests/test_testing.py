@@ -331,3 +331,14 @@ async def test_subprotocols_offered_in_a_header_are_the_scope_s_subprotocols() -
     async with connect(handshake_api(), "/rooms/a", headers=headers) as ws:
         assert ws.accepted_subprotocol == "chat.v2"
         assert (await ws.receive_json())["offered"] == ["chat.v2", "chat.v1"]
+
+
+async def test_a_path_and_query_beyond_ascii_go_percent_encoded_as_clients_send_them() -> None:
+    async with connect(handshake_api(), "/rooms/日本?nick=太郎&x=a%20b") as ws:
+        assert await ws.receive_json() == {
+            "room": "日本",
+            "path": "/rooms/日本",
+            "raw_path": "/rooms/%E6%97%A5%E6%9C%AC",
+            "query": {"nick": "太郎", "x": "a b"},
+            "offered": [],
+        }

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import anyio
 import anyio.lowlevel
@@ -510,11 +510,18 @@ class TestClient:
                     self._portal = None
 
 
+# Characters a URI reserves (RFC 3986, 2.2), and the escapes already there: kept as they are.
+_DELIMS = ":/?#[]@!$&'()*+,;=%"
+
+
 def _scope(
     target: str,
     subprotocols: Iterable[str] | None,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
 ) -> dict[str, Any]:
+    # Sent as clients send it: what a URI cannot hold (a space, a character beyond ASCII)
+    # percent-encoded, as UTF-8. Servers give the app that in raw_path and query_string.
+    target = quote(target, safe=_DELIMS)
     path, _, query = target.partition("?")
     offered = list(subprotocols or ())
     raw = [
@@ -546,8 +553,8 @@ def _scope(
         "client": ("testclient", 50000),
         "root_path": "",
         "path": unquote(path),
-        "raw_path": path.encode("latin-1"),
-        "query_string": query.encode("latin-1"),
+        "raw_path": path.encode("ascii"),
+        "query_string": query.encode("ascii"),
         "headers": raw,
         "subprotocols": protocols,
         "state": {},
