@@ -333,6 +333,19 @@ async def test_subprotocols_offered_in_a_header_are_the_scope_s_subprotocols() -
         assert (await ws.receive_json())["offered"] == ["chat.v2", "chat.v1"]
 
 
+async def test_a_host_header_the_test_gives_replaces_the_clients_own() -> None:
+    api = API(allowed_origins=["https://chat.example"])
+
+    @api.websocket_route("/")
+    async def where(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_json({"hosts": ws.headers.getlist("host"), "url": ws.url})
+
+    headers = {"Host": "chat.example", "Origin": "https://chat.example"}
+    async with connect(api, "/", headers=headers) as ws:
+        assert await ws.receive_json() == {"hosts": ["chat.example"], "url": "ws://chat.example/"}
+
+
 async def test_a_path_and_query_beyond_ascii_go_percent_encoded_as_clients_send_them() -> None:
     async with connect(handshake_api(), "/rooms/日本?nick=太郎&x=a%20b") as ws:
         assert await ws.receive_json() == {

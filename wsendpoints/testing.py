@@ -318,7 +318,11 @@ def connect(
     """Open an in-process WebSocket connection to ``app``: ``async with connect(app, path) as ws:``.
 
     Leaving the block closes the connection (code 1000) and waits for the
-    application to return, so that its clean-up has run.
+    application to return, so that its clean-up has run. The handshake carries
+    ``headers`` as a server would pass them on: one given here replaces the
+    client's own (``Host: testserver`` and the upgrade headers), and a
+    ``Sec-WebSocket-Protocol`` adds to ``subprotocols``. A path beyond ASCII is
+    percent-encoded, as clients send it.
     """
     return ClientWebSocket(app, _scope(path, subprotocols, headers), timeout)
 
@@ -534,7 +538,10 @@ def _scope(
     if offered:
         raw.append((b"sec-websocket-protocol", ", ".join(offered).encode("latin-1")))
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+    given = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+    # A header the test gives replaces the client's own (a Host of its choosing, say), as
+    # a client sends one Host, not two.
+    raw = [(name, value) for name, value in raw if all(name != k for k, _ in given)] + given
     # As servers do: the offer is what the handshake's Sec-WebSocket-Protocol headers say,
     # whether it came from ``subprotocols`` or from ``headers``.
     protocols = [
