@@ -573,6 +573,84 @@ async def test_a_view_whose_authenticate_raises_unexpectedly_is_a_500(
     assert len(records(caplog, logging.ERROR)) == 1
 
 
+class RefusingOnConnect(Recorder):
+    """Authenticates in on_connect, where the handshake is not yet accepted."""
+
+    calls: list[str] = []  # noqa: RUF012
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        self.calls.append("on_connect")
+        if ws.query_params.get("token") != "sesame":
+            raise AuthenticationFailed(401, "who are you?", {"WWW-Authenticate": "Token"})
+        await ws.accept()
+
+
+async def refuses_before_accept(api: API, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(api, "/?token=wrong"):
+            pass
+    assert (rejected.value.status_code, rejected.value.body) == (401, b"who are you?")
+    assert rejected.value.headers["www-authenticate"] == "Token"
+    [info] = [r for r in records(caplog, logging.INFO) if "refused" in r.getMessage()]
+    assert "authentication failed (401)" in info.getMessage()
+    assert records(caplog, logging.ERROR) == []
+    async with connect(api, "/?token=sesame") as ws:
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+
+
+async def test_authentication_failed_in_on_connect_refuses_as_from_authenticate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    RefusingOnConnect.calls = []
+    await refuses_before_accept(served(RefusingOnConnect), caplog)
+    # on_connect ran, so on_disconnect runs, once, with the refusal's close code.
+    assert RefusingOnConnect.calls == ["on_connect", "on_disconnect 1008", "on_connect", "on_disconnect 1000"]
+
+
+async def test_authentication_failed_in_a_view_before_accept_refuses_as_from_authenticate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def view(ws: WebSocket) -> None:
+        if ws.query_params.get("token") != "sesame":
+            raise AuthenticationFailed(401, "who are you?", [("WWW-Authenticate", "Token")])
+        await echo_view(ws)
+
+    await refuses_before_accept(served(view), caplog)
+
+
+async def test_authentication_failed_before_accept_that_http_cannot_carry_is_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def view(ws: WebSocket) -> None:
+        raise AuthenticationFailed(401, headers={"X-Reason": "line\nbreak"})
+
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(served(view)):
+            pass
+    assert rejected.value.status_code == 500
+    [error] = records(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    assert "'x-reason'" in str(error.exc_info[1])
+
+
+async def test_authentication_failed_after_accept_is_an_error_closing_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # There is no HTTP response left to refuse with: raising it here is a bug in the app.
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            raise AuthenticationFailed(401)
+
+    async with connect(served(view)) as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await ws.receive_text()
+    assert closed.value.code == 1011
+    [error] = records(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], AuthenticationFailed)
+
+
 def test_a_sync_authenticate_option_is_refused_at_registration() -> None:
     def check(ws: WebSocket) -> str:
         return "alice"

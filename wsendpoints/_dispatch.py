@@ -137,6 +137,14 @@ class serving:
 async def _end(
     ws: WebSocket, error: BaseException | None, name: str, code: int = CloseCode.NORMAL_CLOSURE
 ) -> None:
+    if isinstance(error, AuthenticationFailed) and ws.connection_state is ConnectionState.CONNECTING:
+        # Raised before accept, in on_connect or a view's body: the refusal it asks for,
+        # as from the authenticate hook. A refusal HTTP cannot carry is the app's 500.
+        try:
+            await refuse(ws, error)
+            return
+        except WebSocketProtocolError as exc:
+            error = exc
     reason = ""
     disconnect = ws._ending(error)
     if disconnect is not None:
@@ -179,12 +187,15 @@ async def authenticate(ws: WebSocket, hook: Callable[[WebSocket], Awaitable[Any]
     try:
         ws.user = await hook(ws)
     except AuthenticationFailed as exc:
-        await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers.multi_items())
-        logger.info(
-            "refused WebSocket connection to %s: authentication failed (%d)", ws.path, exc.status_code
-        )
+        await refuse(ws, exc)
         return False
     return True
+
+
+async def refuse(ws: WebSocket, exc: AuthenticationFailed) -> None:
+    """Refuse the handshake with the HTTP response ``exc`` describes (1008 for ``close_code``)."""
+    await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers.multi_items())
+    logger.info("refused WebSocket connection to %s: authentication failed (%d)", ws.path, exc.status_code)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

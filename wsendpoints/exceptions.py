@@ -183,6 +183,10 @@ class BroadcastError(WebSocketError):
 class AuthenticationFailed(WebSocketError):
     """Raise it in an ``authenticate`` hook to refuse the handshake.
 
+    It refuses the same way from ``on_connect`` or a view before the handshake
+    is accepted. After ``accept()`` there is no HTTP response left to send, so
+    there it is an error like any other (1011, logged).
+
     The client gets an HTTP response with ``status_code``, ``body`` and
     ``headers`` where the server supports the ``websocket.http.response``
     extension (uvicorn and hypercorn do), and HTTP 403 otherwise. The body goes

@@ -2,6 +2,8 @@
 
 - ``/echo``     echoes text as text and binary as binary
 - ``/limited``  the same, at most 50 messages a second (faster closes with 1008)
+- ``/token``    the same for ``?token=sesame``; anyone else is refused in ``on_connect``
+  with 401 and a ``WWW-Authenticate`` challenge
 - ``/stats``    HTTP, JSON: the connections the API tracks, the tasks running in the
   server's event loop (and the commonest of their names), and how many times
   ``on_connect`` and ``on_disconnect`` ran
@@ -16,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from wsendpoints import API, WebSocket, WebSocketEndpoint
+from wsendpoints import API, AuthenticationFailed, WebSocket, WebSocketEndpoint
 
 api = API()
 hooks = {"on_connect": 0, "on_disconnect": 0}
@@ -40,6 +42,14 @@ class Echo(WebSocketEndpoint):
 @api.websocket_route("/limited")
 class Limited(Echo):
     max_message_rate = 50
+
+
+@api.websocket_route("/token")
+class Token(Echo):
+    async def on_connect(self, ws: WebSocket) -> None:
+        if ws.query_params.get("token") != "sesame":
+            raise AuthenticationFailed(401, "who are you?", {"WWW-Authenticate": "Token"})
+        await super().on_connect(ws)
 
 
 async def stats(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:

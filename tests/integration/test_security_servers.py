@@ -71,6 +71,18 @@ async def test_refused_handshakes_leave_no_error_in_the_server_log(echo: Running
     assert "without completing handshake" not in echo.output()
 
 
+async def test_authentication_failed_in_on_connect_refuses_with_its_response(echo: Running) -> None:
+    response = await refusal(f"{echo.url}/token?token=wrong")
+    assert response is not None
+    assert (response.status_code, response.body) == (401, b"who are you?")
+    assert response.headers["WWW-Authenticate"] == "Token"
+    async with connect(f"{echo.url}/token?token=sesame", open_timeout=TIMEOUT) as ws:
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+    await anyio.sleep(0.5)  # the server logs after the client has its answer
+    assert "ERROR" not in echo.output()
+
+
 async def test_the_server_own_origin_and_no_origin_pass(echo: Running) -> None:
     host = echo.url.removeprefix("ws://")
     for origin in [f"http://{host}", f"https://{host}"]:
