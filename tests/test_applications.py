@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket as StarletteWebSocket
 from starlette.websockets import WebSocketDisconnect as StarletteDisconnect
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
-from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, LifespanFailed
+from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, LifespanFailed, WebSocketStateError
 from wsendpoints.testing import TestClient, connect, lifespan
 from wsendpoints.types import Message
 
@@ -429,6 +429,125 @@ async def test_failing_shutdown_hook_reports_shutdown_failed_after_every_hook_ra
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.failed"]
     assert "RuntimeError: cannot flush" in sent[1]["message"]
     assert events == ["independent clean-up"]
+
+
+# -- the app's task group ------------------------------------------------------------
+
+
+def api_with_a_feed(
+    events: list[str], fail: anyio.Event | None = None, ended: anyio.Event | None = None
+) -> API:
+    """Publishes ``tick n`` to the "ticks" group from a task of the app until ``fail`` is set.
+
+    A second task, the bystander, only waits; ``ended`` is set when it has been cancelled.
+    """
+    api = API()
+
+    async def feed() -> None:
+        try:
+            for n in range(1, 1000):
+                if fail is not None and fail.is_set():
+                    raise RuntimeError("the feed broke")
+                await api.publish("ticks", f"tick {n}")
+                await anyio.sleep(0.01)
+        finally:
+            events.append("feed ended")
+
+    async def bystander() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            events.append("bystander ended")
+            if ended is not None:
+                ended.set()
+
+    @api.on("startup")
+    def start() -> None:
+        api.task_group.start_soon(feed)
+        api.task_group.start_soon(bystander)
+
+    @api.on("shutdown")
+    def stop() -> None:
+        events.append("shutdown hook")
+
+    @api.websocket_route("/ticks")
+    async def ticks(ws: WebSocket) -> None:
+        async with ws:
+            await ws.join("ticks")
+            async for message in ws:
+                await ws.send(f"echo {message}")
+
+    return api
+
+
+async def test_a_task_of_the_app_outlives_connections_and_ends_before_the_shutdown_hooks() -> None:
+    events: list[str] = []
+    api = api_with_a_feed(events)
+    async with lifespan(api):
+        for _ in range(2):  # one connection after another: the feed is the app's, not theirs
+            async with connect(api, "/ticks") as ws:
+                assert (await ws.receive_text()).startswith("tick ")
+                assert (await ws.receive_text()).startswith("tick ")
+        assert events == []
+    assert sorted(events[:2]) == ["bystander ended", "feed ended"]
+    assert events[2:] == ["shutdown hook"]
+    with pytest.raises(WebSocketStateError, match="open only while the app runs"):
+        api.task_group  # noqa: B018
+
+
+async def test_a_task_of_the_app_that_fails_is_logged_and_the_app_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    fail, ended = anyio.Event(), anyio.Event()
+    api = api_with_a_feed(events, fail, ended)
+    async with lifespan(api):
+        async with connect(api, "/ticks") as ws:
+            assert (await ws.receive_text()).startswith("tick ")
+            fail.set()
+            with anyio.fail_after(5):
+                await ended.wait()
+            # The connection is the server's, not the feed's: it is still served.
+            await ws.send_text("still here?")
+            assert await ws.receive_text() == "echo still here?"
+        [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert "a task of the app failed" in error.getMessage()
+        assert error.exc_info is not None
+        assert "RuntimeError: the feed broke" in "".join(logging.Formatter().formatException(error.exc_info))
+    assert events[-1] == "shutdown hook", "the shutdown hooks run all the same"
+
+
+async def test_a_task_of_the_app_that_fails_during_startup_fails_the_startup() -> None:
+    api = API()
+
+    async def broken() -> None:
+        raise RuntimeError("no feed today")
+
+    @api.on("startup")
+    async def start() -> None:
+        api.task_group.start_soon(broken)
+        await anyio.sleep_forever()  # a hook still running when the task fails
+
+    with pytest.raises(LifespanFailed, match="RuntimeError: no feed today"):
+        async with lifespan(api):
+            pass
+
+
+def test_the_test_client_runs_the_app_s_tasks(backend: str) -> None:
+    events: list[str] = []
+    with (
+        TestClient(api_with_a_feed(events), backend=backend) as client,
+        client.websocket_connect("/ticks") as ws,
+    ):
+        assert ws.receive_text().startswith("tick ")
+    assert events[-1] == "shutdown hook"
+    assert "feed ended" in events
+
+
+async def test_the_app_s_task_group_needs_the_app_running() -> None:
+    api = API()
+    with pytest.raises(WebSocketStateError, match=r"in tests: inside `async with lifespan\(api\)`"):
+        api.task_group  # noqa: B018
 
 
 def test_unknown_lifespan_event_is_refused() -> None:

@@ -12,13 +12,14 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ._checks import is_positive_int
 from ._mounted import MountedConnection
 from .broadcast import Broadcast, BroadcastBackend, Overflow
 from .codecs import Codec, check_codec_names
 from .endpoints import WebSocketEndpoint
-from .exceptions import CloseCode, ConfigurationError
+from .exceptions import CloseCode, ConfigurationError, WebSocketStateError
 from .routing import Mount, Route
 from .security import OriginPolicy, origin_of
 from .serving import ServerOptions, serve
@@ -134,6 +135,7 @@ class API:
         self.mounts: list[Mount] = []
         """The mounted ASGI apps, tried in order after the routes."""
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
+        self._task_group: TaskGroup | None = None
         # Open connections are counted from routing; once served, each is also in
         # `_serving`, and `go_away()` closes it with 1001 after on_disconnect (a
         # drain) by cancelling its own task group: no cancel scope of the API's.
@@ -161,6 +163,25 @@ class API:
         serialise raises `BroadcastError` here.
         """
         await self.broadcast.publish(group, message, exclude=exclude)
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The app's task group: tasks started here live as long as the app, not a connection.
+
+        For work that belongs to no connection, such as a feed that publishes to a
+        group. It opens before the first startup hook and is cancelled when the
+        server shuts down, after the connections have closed and before the
+        shutdown hooks run. A task that raises is logged with its traceback and
+        cancels the app's other tasks, as in any task group; connections go on
+        being served. Outside that span (a test without ``lifespan(api)``, say) it
+        raises `WebSocketStateError`.
+        """
+        if self._task_group is None:
+            raise WebSocketStateError(
+                "the app's task group is open only while the app runs, from its startup to its"
+                " shutdown (in tests: inside `async with lifespan(api)`)"
+            )
+        return self._task_group
 
     @property
     def connection_count(self) -> int:
@@ -383,12 +404,30 @@ class API:
             await send({"type": "lifespan.startup.failed", "message": traceback.format_exc()})
             return
         try:
-            failure = await self._run_hooks("startup")
-            if failure is not None:
+            started = shutting_down = False
+            try:
+                async with anyio.create_task_group() as tasks:
+                    self._task_group = tasks
+                    failure = await self._run_hooks("startup")
+                    if failure is None:
+                        await send({"type": "lifespan.startup.complete"})
+                        started = True
+                        await receive()
+                        shutting_down = True
+                    tasks.cancel_scope.cancel()
+            except Exception as exc:
+                # A task failed, and the group cancelled the others and whatever this
+                # was waiting for. Before startup completed, startup fails; after, the
+                # connections and the shutdown hooks do not depend on the app's tasks.
+                logger.error("a task of the app failed; its other tasks were cancelled", exc_info=exc)
+                failure = "".join(traceback.format_exception(exc))
+            finally:
+                self._task_group = None
+            if not started:
                 await send({"type": "lifespan.startup.failed", "message": failure})
                 return
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
+            if not shutting_down:
+                await receive()
             failure = await self._run_hooks("shutdown")
         finally:
             await broadcast.__aexit__(None, None, None)

@@ -308,6 +308,8 @@ async def check_groups(ns: dict[str, Any]) -> None:
         await members(api, "room:b", 1)
         await api.publish("room:b", "hello")
         assert await ws.receive_json() == {"room": "b", "seen": "hello"}
+    async with lifespan(api), connect(api, "/heartbeat") as ws:  # the startup hook starts the beat
+        assert (await ws.receive_json(timeout=5))["beat"] >= 1
     looped = ns["looped"]
     async with looped.broadcast.subscribe("news") as subscription:
         await looped.publish("news", {"n": 1})

@@ -5,6 +5,8 @@ one per line to the file named by WSENDPOINTS_TEST_LOG, so the test can see what
 ran inside the server process ("mounted <code>" for the mounted Starlette app, "slow"
 for its slow HTTP route).
 MAX_CONNECTIONS caps the open connections, and FAIL_STARTUP makes a startup hook fail.
+FEED starts a task of the app publishing "tick <n>" to the "ticks" group (``/ticks``) every
+20 ms, which records "feed ended" when it ends; FEED=fail makes it raise after its third tick.
 ROOT_LOGGING sets up the app's own logging as many apps do, with ``logging.basicConfig``
 (a handler on the root logger), as the module is imported.
 """
@@ -94,3 +96,27 @@ if os.environ.get("FAIL_STARTUP"):
     @api.on("startup")
     def connect_to_the_database() -> None:
         raise ConnectionRefusedError("the database is down")
+
+
+@api.websocket_route("/ticks")
+class Ticks(Echo):
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.join("ticks")
+
+
+if os.environ.get("FEED"):
+
+    async def feed() -> None:
+        try:
+            for n in range(1, 100_000):
+                if n == 4 and os.environ["FEED"] == "fail":
+                    raise RuntimeError("the feed broke")
+                await api.publish("ticks", f"tick {n}")
+                await anyio.sleep(0.02)
+        finally:
+            record("feed ended")
+
+    @api.on("startup")
+    def start_the_feed() -> None:
+        api.task_group.start_soon(feed)

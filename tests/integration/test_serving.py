@@ -151,6 +151,55 @@ async def test_shutdown_takes_the_shutdown_timeout_once_for_connections_and_http
     assert log.read_text().split() == ["slow", "stuck", "shutdown"]
 
 
+async def close_after_ticks(ws: ClientConnection) -> int | None:
+    """The code the server closed with (1006: no close frame), after the ticks sent before it."""
+    with anyio.fail_after(TIMEOUT):
+        async for message in ws:  # ends when the server closes
+            assert str(message).startswith("tick ")
+    return ws.close_code
+
+
+async def test_a_task_of_the_app_publishes_until_shutdown_then_the_hooks_run(
+    server: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "events.log"
+    with serve(server, APP, env={"WSENDPOINTS_TEST_LOG": str(log), "FEED": "1"}) as running:
+        ws = await open_ws(f"{running.url}/ticks")
+        with anyio.fail_after(TIMEOUT):
+            first = int((await ws.recv()).split()[1])
+            assert await ws.recv() == f"tick {first + 1}"
+        running.process.send_signal(signal.SIGTERM)
+        assert await close_after_ticks(ws) == 1001
+        running.process.wait(timeout=EXIT_WITHIN)
+        output = running.output()
+
+    # The connections close first, then the app's tasks are cancelled, then the shutdown hooks run.
+    assert log.read_text().split("\n")[:-1] == ["1001", "feed ended", "shutdown"]
+    assert "ERROR" not in output
+
+
+async def test_a_task_of_the_app_that_fails_is_logged_and_the_server_goes_on(
+    server: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "events.log"
+    with serve(server, APP, env={"WSENDPOINTS_TEST_LOG": str(log), "FEED": "fail"}) as running:
+        with anyio.fail_after(TIMEOUT):
+            while "feed ended" not in (log.read_text() if log.exists() else ""):  # noqa: ASYNC110 (another process writes it)
+                await anyio.sleep(0.05)
+        ws = await open_ws(f"{running.url}/echo")
+        await ws.send("still serving?")
+        with anyio.fail_after(TIMEOUT):
+            assert await ws.recv() == "still serving?"
+        running.process.send_signal(signal.SIGTERM)
+        assert (await close_frame(ws))[0] == 1001
+        running.process.wait(timeout=EXIT_WITHIN)
+        output = running.output()
+
+    assert output.count("a task of the app failed") == 1
+    assert "RuntimeError: the feed broke" in output
+    assert log.read_text().split("\n")[:-1] == ["feed ended", "1001", "shutdown"]
+
+
 async def test_a_failing_startup_hook_stops_the_server_with_its_traceback_only(server: str) -> None:
     with pytest.raises(ServerFailed) as failed, serve(server, APP, env={"FAIL_STARTUP": "1"}):
         pass
