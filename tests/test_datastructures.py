@@ -1,4 +1,4 @@
-"""Read-only views of the handshake request: Headers, QueryParams, Address."""
+"""Read-only views of the handshake request: Headers, QueryParams, Address, and cookies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from wsendpoints.datastructures import Address, Headers, QueryParams
+from wsendpoints.datastructures import Address, Headers, QueryParams, parse_cookies
 
 RAW_HEADERS = [
     (b"Host", b"example.com"),
@@ -168,3 +168,25 @@ def test_address_is_immutable() -> None:
     address = Address("127.0.0.1", 1)
     with pytest.raises(AttributeError):
         address.port = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("headers", "cookies"),
+    [
+        ([], {}),
+        (["session=abc123"], {"session": "abc123"}),
+        (["a=1; b=2;c=3"], {"a": "1", "b": "2", "c": "3"}),
+        # Quotes around a value are the cookie's syntax, not its value; inner ones stay.
+        (['token="x y"; odd="a"b"'], {"token": "x y", "odd": 'a"b'}),
+        # A value may hold "=" (base64 padding) and be empty.
+        (["sig=AAA==; empty="], {"sig": "AAA==", "empty": ""}),
+        # What is not a pair is skipped, and the rest still read.
+        (["junk; =nameless; ok=1; ;"], {"ok": "1"}),
+        # Several Cookie headers (HTTP/2 splits them); a repeated name keeps its first value.
+        (["a=1; path=/rooms", "a=2; b=3"], {"a": "1", "path": "/rooms", "b": "3"}),
+        # Not percent-decoded: cookies carry what the server set, as it set it.
+        (["name=caf%C3%A9"], {"name": "caf%C3%A9"}),
+    ],
+)
+def test_parse_cookies(headers: list[str], cookies: dict[str, str]) -> None:
+    assert parse_cookies(headers) == cookies

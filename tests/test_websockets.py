@@ -839,6 +839,7 @@ async def test_scope_views_describe_the_handshake_request() -> None:
                 "user": ws.query_params["user"],
                 "tags": ws.query_params.getlist("tag"),
                 "token": ws.headers["X-Token"],
+                "cookies": dict(ws.cookies),
                 "subprotocols": ws.subprotocols,
                 "url": ws.url,
                 "client": [isinstance(ws.client, Address), list(ws.client or ()), ws.scope["client"]],
@@ -852,7 +853,12 @@ async def test_scope_views_describe_the_handshake_request() -> None:
         api,
         "/rooms/lobby?user=ann&tag=a&tag=b",
         subprotocols=["chat.v1", "chat.v2"],
-        headers={"X-Token": "secret", "Host": "chat.example:8080"},
+        headers=[
+            ("X-Token", "secret"),
+            ("Host", "chat.example:8080"),
+            ("Cookie", 'session="s3cr3t"; theme=dark'),
+            ("Cookie", "lang=en"),
+        ],
     ) as client:
         report = await client.receive_json()
     client_is_address, client_address, scope_client = report.pop("client")
@@ -864,6 +870,7 @@ async def test_scope_views_describe_the_handshake_request() -> None:
         "user": "ann",
         "tags": ["a", "b"],
         "token": "secret",
+        "cookies": {"session": "s3cr3t", "theme": "dark", "lang": "en"},
         "subprotocols": ["chat.v1", "chat.v2"],
         "url": "ws://chat.example:8080/rooms/lobby?user=ann&tag=a&tag=b",
     }
@@ -907,6 +914,7 @@ def test_scope_views_have_defaults_for_missing_keys() -> None:
     assert dict(ws.path_params) == {}
     assert len(ws.query_params) == 0
     assert len(ws.headers) == 0
+    assert dict(ws.cookies) == {}
 
 
 @pytest.mark.parametrize(

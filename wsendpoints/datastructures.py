@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 from urllib.parse import parse_qsl
 
@@ -75,3 +75,25 @@ class QueryParams(_MultiMapping):
     @classmethod
     def from_query_string(cls, query_string: bytes) -> QueryParams:
         return cls(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+
+
+def parse_cookies(headers: Iterable[str]) -> dict[str, str]:
+    """The cookies of ``Cookie`` header values: ``name=value`` pairs separated by ``;``.
+
+    Lenient as browsers are: a pair without ``=`` or a name is skipped rather than failing
+    the rest, as the standard library's strict parser does. A value in double quotes loses
+    them (RFC 6265 allows them); nothing is percent-decoded, since cookies are not. A name
+    sent twice (two paths) keeps its first value, which browsers send for the most specific
+    path.
+    """
+    cookies: dict[str, str] = {}
+    for header in headers:
+        for pair in header.split(";"):
+            name, equals, value = pair.partition("=")
+            name, value = name.strip(), value.strip()
+            if not equals or not name:
+                continue
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            cookies.setdefault(name, value)
+    return cookies

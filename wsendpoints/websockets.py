@@ -41,7 +41,7 @@ from .codecs import (
     _frame,
     resolve_codec,
 )
-from .datastructures import Address, Headers, QueryParams
+from .datastructures import Address, Headers, QueryParams, parse_cookies
 from .exceptions import (
     CloseCode,
     ConfigurationError,
@@ -273,6 +273,15 @@ class WebSocket:
         if self._headers is None:
             self._headers = Headers.from_raw(self.scope.get("headers"))
         return self._headers
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The cookies the handshake carried, by name, read from its ``Cookie`` headers.
+
+        A name sent twice keeps its first value: browsers send the cookie of the most
+        specific path first. Parsed on each access, as it is read once or twice.
+        """
+        return parse_cookies(self.headers.getlist("cookie"))
 
     @property
     def client(self) -> Address | None:
