@@ -195,9 +195,10 @@ async def check_endpoints(ns: dict[str, Any]) -> None:
     async with connect(api, "/bulletin.msgpack") as ws:
         await ws.send_msgpack({})
         assert await ws.receive_msgpack() == {"ok": True}
-    async with connect(ns["app"], "/count?token=secret") as ws:  # inside Starlette
-        await ws.send_json("x")
-        assert await ws.receive_json() == {"count": 1, "echo": "x"}
+    for framework in (ns["app"], ns["fastapi_app"]):  # inside Starlette, inside FastAPI
+        async with connect(framework, "/count?token=secret") as ws:
+            await ws.send_json("x")
+            assert await ws.receive_json() == {"count": 1, "echo": "x"}
 
 
 @check("docs/views.md")

@@ -1,4 +1,4 @@
-"""The README's tests pass under plain pytest, as a reader who copies them would run them.
+"""The tests the README and the testing page write pass under plain pytest, as a reader would run them.
 
 test_code_blocks.py runs the tests a page defines itself, async ones with ``anyio.run``: it cannot
 see a missing ``@pytest.mark.anyio``, without which pytest does not run an async test at all. Here
@@ -15,13 +15,14 @@ from pathlib import Path
 from .markdown import DOCS, ROOT, python_blocks
 
 
-def test_the_readmes_tests_pass_under_pytest(tmp_path: Path) -> None:
-    blocks = [block.code for block in python_blocks(ROOT / "README.md") if block.no_run is None]
-    (tmp_path / "test_readme.py").write_text("\n\n".join(blocks))
+def pytest_on(tmp_path: Path, page: Path) -> str:
+    """Run the tests ``page`` defines under pytest, with the testing page's conftest.py; its output."""
+    blocks = [block.code for block in python_blocks(page) if block.no_run is None]
     fixture = next(
         block.code for block in python_blocks(DOCS / "testing.md") if "def anyio_backend" in block.code
     )
     (tmp_path / "conftest.py").write_text(fixture)
+    (tmp_path / "test_page.py").write_text("\n\n".join(block for block in blocks if block != fixture))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
@@ -31,5 +32,17 @@ def test_the_readmes_tests_pass_under_pytest(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_the_readmes_tests_pass_under_pytest(tmp_path: Path) -> None:
     # test_echo once; test_echo_async on asyncio and on trio.
-    assert "3 passed" in result.stdout, result.stdout
+    output = pytest_on(tmp_path, ROOT / "README.md")
+    assert "3 passed" in output, output
+
+
+def test_the_testing_pages_tests_pass_under_pytest(tmp_path: Path) -> None:
+    # test_echo once, and each of its five async tests on asyncio and on trio: a test copied
+    # from the page without its @pytest.mark.anyio would not run at all.
+    output = pytest_on(tmp_path, DOCS / "testing.md")
+    assert "11 passed" in output, output
