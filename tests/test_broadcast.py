@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -403,6 +404,30 @@ async def test_joining_in_on_disconnect_does_not_outlive_the_connection() -> Non
         assert api.broadcast.members("during") == 1
     assert api.broadcast.members("during") == 0
     assert api.broadcast.members("after") == 0
+
+
+@pytest.mark.parametrize("path", ["/json/room", "/view/room"])
+async def test_a_connection_that_was_in_a_group_is_freed_without_the_garbage_collector(path: str) -> None:
+    # As any other connection (tests/test_websockets.py): a server whose members come and
+    # go all day must not keep each one, with its scope and frames, until a full collection.
+    api = make_api()
+
+    def alive() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is WebSocket)
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = alive()
+        for _ in range(3):
+            async with connect(api, path) as ws:
+                await joined(ws)
+                await api.publish("room", "hi")  # its drain task sent one and waits for the next
+                assert await ws.receive_json() == "hi"
+        assert api.broadcast.members("room") == 0
+        assert alive() == before
+    finally:
+        gc.enable()
 
 
 class SlowFirstSubscribe(MemoryBackend):

@@ -80,6 +80,8 @@ class serving:
         error: BaseException | None = handler_error
         try:
             if exc is None:
+                if ws._outbox is not None:
+                    ws._outbox.stop()
                 tg.cancel_scope.cancel()
             if not await tg.__aexit__(exc_type, exc, tb) and exc is not None:
                 raise exc

@@ -55,6 +55,9 @@ _PROCESS = os.urandom(6).hex()
 _TOKENS = itertools.count()
 # A backend that cannot disconnect in this time is left behind at shutdown.
 _STOP_TIMEOUT = 10.0
+# What wakes a connection's parked drain task when the connection ends, so that it returns
+# rather than being cancelled (see `ConnectionOutbox.stop`).
+_STOP: Any = object()
 
 
 def check_queue_options(size: int, overflow: str) -> None:
@@ -151,7 +154,8 @@ class ConnectionOutbox:
         self.token = f"{_PROCESS}:{next(_TOKENS)}"
         self.groups: set[str] = set()
         self._hub = hub
-        self._ws = ws
+        # None once the connection has ended (see `leave_all`).
+        self._ws: WebSocket | None = ws
         self._send = send
         self._codec = codec
         self._codec_key = id(codec)  # codecs need not be hashable
@@ -167,8 +171,9 @@ class ConnectionOutbox:
 
     def start(self) -> None:
         """Start sending group messages: at the first join after accept(), or at accept()."""
-        if not self._draining and self._ws.connection_state is _CONNECTED:
-            self._ws.task_group.start_soon(self._drain)
+        ws = self._ws
+        if not self._draining and ws is not None and ws.connection_state is _CONNECTED:
+            ws.task_group.start_soon(self._drain)
             self._draining = True
 
     async def join(self, group: str) -> None:
@@ -189,12 +194,25 @@ class ConnectionOutbox:
             self.groups.discard(group)
             await self._hub.leave(group, self)
 
+    def stop(self) -> None:
+        """The handler has ended: send no more, and let a parked drain task return.
+
+        Returning beats being cancelled with the connection's task group: on asyncio,
+        anyio keeps a cancelled task's traceback, and with it the drain's frame and
+        the WebSocket, in a reference cycle until the collector's next full collection.
+        """
+        self._closing = True
+        waiter = self._queue._waiter
+        if waiter is not None:
+            waiter.wake(_STOP)
+
     async def leave_all(self) -> None:
+        ws, self._ws = self._ws, None  # the WebSocket holds its outbox: no cycle to outlive it
         self._ended = True
         for group in list(self.groups):
             await self.leave(group)
-        if self.dropped:
-            logger.info("%s missed %d group message(s): it read too slowly", self._ws.path, self.dropped)
+        if self.dropped and ws is not None:
+            logger.info("%s missed %d group message(s): it read too slowly", ws.path, self.dropped)
 
     def offer(self, message: Any, events: dict[int, Message | None]) -> None:
         if self._closing or self._ended:
@@ -210,14 +228,15 @@ class ConnectionOutbox:
         dropped = queue.dropped
         if not queue.put(event):
             self._closing = True
-            logger.warning("closing %s with 1008: its queue of group messages is full", self._ws.path)
+            ws = self._connection()
+            logger.warning("closing %s with 1008: its queue of group messages is full", ws.path)
             # The client's fault, as a bad message is: the handler's later sends end quietly.
             reason = "too slow to read its group messages"
-            self._ws.task_group.start_soon(self._ws._close_by_framework, CloseCode.POLICY_VIOLATION, reason)
+            ws.task_group.start_soon(ws._close_by_framework, CloseCode.POLICY_VIOLATION, reason)
         elif queue.dropped == 1 and dropped == 0:
             logger.warning(
                 "dropping group messages for %s: its queue of %d is full (%s)",
-                self._ws.path,
+                self._connection().path,
                 queue.maxsize,
                 queue.overflow,
             )
@@ -226,7 +245,7 @@ class ConnectionOutbox:
         # The per-member half of a fan-out: everything here runs once per member
         # per message, so it waits on the queue and sends through the server's own
         # send directly (the event is ready-made, and only ever 'websocket.send').
-        ws = self._ws
+        ws = self._connection()
         send = self._send
         items = self._queue._items
         wait = self._queue.waiter().wait
@@ -234,8 +253,8 @@ class ConnectionOutbox:
             while True:
                 # What the queue holds, or else (parked until then) the next put's item.
                 event = items.popleft() if items else await wait()
-                if ws._state is not _CONNECTED:
-                    return  # closed or gone: what is left in the queue cannot be sent
+                if ws._state is not _CONNECTED or event is _STOP:
+                    return  # closed, gone or ended: what is left in the queue cannot be sent
                 try:
                     await send(event)
                 except (UnicodeError, TypeError):
@@ -248,6 +267,11 @@ class ConnectionOutbox:
         finally:
             # Nothing more will be sent: stop queueing (and counting drops) for it.
             self._closing = True
+
+    def _connection(self) -> WebSocket:
+        ws = self._ws
+        assert ws is not None, "an outbox lets its WebSocket go only once the connection has ended"
+        return ws
 
 
 def _send_event(codec: Codec, message: Any) -> Message | None:
