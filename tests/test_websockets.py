@@ -790,6 +790,11 @@ class EchoEndpoint(WebSocketEndpoint):
         await ws.send(message)
 
 
+class ClosingEndpoint(WebSocketEndpoint):
+    async def on_receive(self, ws: WebSocket, message: Any) -> None:
+        await ws.close(4000)  # the receive loop's next receive ends it
+
+
 @pytest.mark.parametrize(
     ("handler", "options", "sent"),
     [
@@ -798,8 +803,9 @@ class EchoEndpoint(WebSocketEndpoint):
         (closes_after_one, {}, ["hi"]),
         (refused, {}, []),
         (None, {"value_type": "json"}, ["{not json"]),  # closed by the framework, 1007
+        (ClosingEndpoint, {}, ["bye"]),
     ],
-    ids=["endpoint", "view", "app-closes", "refused", "bad-payload"],
+    ids=["endpoint", "view", "app-closes", "refused", "bad-payload", "endpoint-closes"],
 )
 async def test_a_connection_that_ended_is_freed_without_the_garbage_collector(
     handler: Any, options: dict[str, Any], sent: list[str]

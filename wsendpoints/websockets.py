@@ -837,7 +837,12 @@ async def _raise(error: type[Exception], args: tuple[Any, ...], connection: int 
     exc = error(*args)
     if isinstance(exc, WebSocketDisconnect):
         exc._connection = connection
-    raise exc
+    try:
+        raise exc
+    finally:
+        # The traceback holds this frame: a local holding the exception would be a
+        # cycle, keeping every frame it went through (the WebSocket's) until a full collection.
+        del exc
 
 
 _RECEIVE_BEFORE_ACCEPT = "accept() the connection before receiving from it"
