@@ -704,6 +704,38 @@ async def test_a_subscription_needs_a_positive_queue() -> None:
         api.broadcast.subscribe("chan", max_queue=0)
 
 
+class RoundTrips(MemoryBackend):
+    """The memory backend with a broker's round trip to subscribe and unsubscribe, which it records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channels: set[str] = set()
+
+    async def subscribe(self, channel: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.channels.discard(channel)
+
+
+async def test_a_cancelled_subscription_unsubscribes_the_backend() -> None:
+    # How a subscription usually ends: the task reading it is cancelled. Unsubscribing
+    # is a round trip to the broker, which that cancellation must not cut short, or
+    # the broker goes on sending the channel to this process for good.
+    backend = RoundTrips()
+    api = API(broadcast=backend)
+    with anyio.CancelScope() as reading:
+        async with api.broadcast.subscribe("ticker") as subscription:
+            assert backend.channels == {"ticker"}
+            reading.cancel()
+            await subscription.__anext__()
+    assert reading.cancelled_caught
+    assert api.broadcast.members("ticker") == 0
+    assert backend.channels == set()
+
+
 class DeliverAtOnce(MemoryBackend):
     """The memory backend without its yield after delivering: no receiver has run when publish returns."""
 

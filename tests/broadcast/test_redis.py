@@ -235,6 +235,22 @@ async def test_a_low_level_subscription_gets_what_other_processes_publish(redis:
         await eventually(lambda: numsub(redis, "ticker") == 0, "the subscription ended in Redis")
 
 
+async def test_a_cancelled_subscription_ends_in_redis_too(redis: RedisServer) -> None:
+    # The way a subscription usually ends: the task reading it is cancelled (its connection
+    # ended, the app shuts down). Unsubscribing is itself a round trip to Redis, which that
+    # cancellation must not cut short: Redis would go on sending the channel for good.
+    api = API(broadcast=redis.url)
+    async with lifespan(api):
+        with anyio.CancelScope() as reading:
+            async with api.broadcast.subscribe("cancelled") as subscription:
+                assert numsub(redis, "cancelled") == 1
+                reading.cancel()
+                await subscription.__anext__()
+        assert reading.cancelled_caught
+        assert api.broadcast.members("cancelled") == 0
+        await eventually(lambda: numsub(redis, "cancelled") == 0, "the subscription ended in Redis")
+
+
 async def test_an_unserialisable_message_fails_at_publish(redis: RedisServer) -> None:
     api = room_api(redis.url)
     async with lifespan(api), connect(api, "/rooms/1") as member:
