@@ -7,8 +7,9 @@ group arrives first (Redis keeps the order of one publisher's messages).
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -249,6 +250,29 @@ async def test_a_cancelled_subscription_ends_in_redis_too(redis: RedisServer) ->
         assert reading.cancelled_caught
         assert api.broadcast.members("cancelled") == 0
         await eventually(lambda: numsub(redis, "cancelled") == 0, "the subscription ended in Redis")
+
+
+async def test_group_names_that_were_left_cost_the_process_nothing(redis: RedisServer) -> None:
+    # Groups named per user or per conversation: a long-running process goes through
+    # names without end, and must not keep anything for those it has left (the Redis
+    # client kept two lists per name ever used, for the life of its connection).
+    api = API(broadcast=redis.url)
+
+    async def use(names: Iterable[str]) -> None:
+        for name in names:
+            async with api.broadcast.subscribe(name):
+                pass
+
+    def lists() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) is list)
+
+    async with lifespan(api):
+        await use(f"warm-up:{n}" for n in range(100))
+        before = lists()
+        await use(f"user:{n}" for n in range(1000))
+        assert lists() - before < 100
+        assert numsub(redis, "user:999") == 0
 
 
 async def test_an_unserialisable_message_fails_at_publish(redis: RedisServer) -> None:
