@@ -323,9 +323,12 @@ async def test_a_view_accepting_a_subprotocol_not_offered_is_refused_with_500_an
         # HTTP headers are bytes, written as latin-1: a character beyond it has no byte to go as.
         ({"X-Prix": "5 €"}, "the value of header b'x-prix' has a character latin-1 cannot write: '€'"),
         ({"X-Prix-€": "5"}, "'x-prix-€' is not a valid HTTP header name"),
+        # ASGI's raw pairs, as Starlette's accept() takes them: not what this one takes.
+        ([(b"x-server", b"1")], "header names and values are str, not bytes and bytes: b'x-server': b'1'"),
+        ({"X-Count": 1}, "header names and values are str, not str and int: 'X-Count': 1"),
     ],
 )
-async def test_accept_refuses_headers_that_http_does_not_allow(headers: dict[str, str], message: str) -> None:
+async def test_accept_refuses_headers_that_http_does_not_allow(headers: Any, message: str) -> None:
     raised: list[Exception | None] = []
 
     async def view(ws: WebSocket) -> None:

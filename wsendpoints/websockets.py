@@ -802,6 +802,12 @@ def _raw_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list
     """
     raw = []
     for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+        if not (isinstance(name, str) and isinstance(value, str)):
+            # ASGI's own (bytes, bytes) pairs, say, as Starlette's accept() takes them.
+            raise WebSocketProtocolError(
+                f"header names and values are str, not {type(name).__name__} and {type(value).__name__}:"
+                f" {name!r}: {value!r}"
+            )
         try:
             raw_name = name.lower().encode("latin-1")
         except UnicodeEncodeError:
