@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,11 @@ def run_page(page: Path) -> dict[str, Any]:
     Each block is compiled with its page and line as the file name, so that a failure
     points at the docs. Blocks marked no-run are left out.
     """
-    namespace: dict[str, Any] = {"__name__": f"docs.{page.stem}"}
+    # A module of its own, as the reader's file would be: libraries that look a class's module
+    # up (pydantic resolving a model's fields, pickle) find it.
+    module = types.ModuleType(f"docs.{page.stem}")
+    sys.modules[module.__name__] = module
+    namespace: dict[str, Any] = module.__dict__
     for block in python_blocks(page):
         if block.no_run is not None:
             continue

@@ -259,6 +259,16 @@ async def check_codecs(ns: dict[str, Any]) -> None:
     async with connect(api, "/columns-too") as ws:
         await ws.send_text("x,y")
         assert await ws.receive_text() == "x,y"
+    async with connect(api, "/chat-typed") as ws:
+        await ws.send_json({"type": "say", "text": "hi"})
+        assert await ws.receive_json() == {"type": "said", "room": "lobby", "text": "hi"}
+        await ws.send_json({"type": "join", "room": "a"})
+        await ws.send_json({"type": "say", "text": "there"})
+        assert await ws.receive_json() == {"type": "said", "room": "a", "text": "there"}
+        await ws.send_json({"type": "say", "text": "x" * 501})
+        closed = await closed_with(ws)
+        assert closed.code == 1007
+        assert "String should have at most 500 characters" in closed.reason
 
 
 @check("docs/routing.md")
