@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
+from collections.abc import Callable, Iterator
 
 import pytest
+
+from wsendpoints import WebSocket
 
 BACKENDS = ["asyncio", "trio"]
 
@@ -32,3 +36,18 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 @pytest.fixture(autouse=True)
 def _wsendpoints_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="wsendpoints")
+
+
+@pytest.fixture
+def websockets_alive() -> Iterator[Callable[[], int]]:
+    """How many `WebSocket` objects are alive, with the garbage collector off for the test.
+
+    What reference counting alone frees: a server with many short connections must not
+    keep each ended one, with its scope and frames, until the next full collection.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield lambda: sum(1 for o in gc.get_objects() if type(o) is WebSocket)
+    finally:
+        gc.enable()

@@ -22,9 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import anyio
@@ -407,27 +406,20 @@ async def test_joining_in_on_disconnect_does_not_outlive_the_connection() -> Non
 
 
 @pytest.mark.parametrize("path", ["/json/room", "/view/room"])
-async def test_a_connection_that_was_in_a_group_is_freed_without_the_garbage_collector(path: str) -> None:
+async def test_a_connection_that_was_in_a_group_is_freed_without_the_garbage_collector(
+    path: str, websockets_alive: Callable[[], int]
+) -> None:
     # As any other connection (tests/test_websockets.py): a server whose members come and
     # go all day must not keep each one, with its scope and frames, until a full collection.
     api = make_api()
-
-    def alive() -> int:
-        return sum(1 for o in gc.get_objects() if type(o) is WebSocket)
-
-    gc.collect()
-    gc.disable()
-    try:
-        before = alive()
-        for _ in range(3):
-            async with connect(api, path) as ws:
-                await joined(ws)
-                await api.publish("room", "hi")  # its drain task sent one and waits for the next
-                assert await ws.receive_json() == "hi"
-        assert api.broadcast.members("room") == 0
-        assert alive() == before
-    finally:
-        gc.enable()
+    before = websockets_alive()
+    for _ in range(3):
+        async with connect(api, path) as ws:
+            await joined(ws)
+            await api.publish("room", "hi")  # its drain task sent one and waits for the next
+            assert await ws.receive_json() == "hi"
+    assert api.broadcast.members("room") == 0
+    assert websockets_alive() == before
 
 
 class SlowFirstSubscribe(MemoryBackend):

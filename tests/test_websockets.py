@@ -811,28 +811,19 @@ class ClosingEndpoint(WebSocketEndpoint):
     ids=["endpoint", "view", "app-closes", "refused", "bad-payload", "endpoint-closes"],
 )
 async def test_a_connection_that_ended_is_freed_without_the_garbage_collector(
-    handler: Any, options: dict[str, Any], sent: list[str]
+    handler: Any, options: dict[str, Any], sent: list[str], websockets_alive: Callable[[], int]
 ) -> None:
     # Freed by reference counting as soon as it ends, rather than left for a full
     # collection: a server with many short connections would otherwise pile them up.
     api = echo_api(**options) if handler is None else api_for(handler, **options)
-
-    def alive() -> int:
-        return sum(1 for o in gc.get_objects() if type(o) is WebSocket)
-
-    gc.collect()
-    gc.disable()
-    try:
-        before = alive()
-        for _ in range(3):
-            with contextlib.suppress(HandshakeRejected, WebSocketDisconnect):
-                async with connect(api) as client:
-                    for text in sent:
-                        await client.send_text(text)
-                    await client.receive_text()
-        assert alive() == before
-    finally:
-        gc.enable()
+    before = websockets_alive()
+    for _ in range(3):
+        with contextlib.suppress(HandshakeRejected, WebSocketDisconnect):
+            async with connect(api) as client:
+                for text in sent:
+                    await client.send_text(text)
+                await client.receive_text()
+    assert websockets_alive() == before
 
 
 # -- views of the scope --------------------------------------------------------------------------
