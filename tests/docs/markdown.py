@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
 import sys
 import types
 from dataclasses import dataclass
@@ -79,3 +80,10 @@ def run_page(page: Path) -> dict[str, Any]:
         code = compile("\n" * (block.line - 1) + block.code, str(block.page), "exec")
         exec(code, namespace)
     return namespace
+
+
+def run_python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` in ``cwd``, as a reader runs a tool on code copied from the docs; bounded."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )

@@ -8,11 +8,9 @@ async test), with the ``anyio_backend`` fixture of docs/testing.md in a conftest
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from .markdown import DOCS, ROOT, python_blocks
+from .markdown import DOCS, ROOT, python_blocks, run_python
 
 
 def pytest_on(tmp_path: Path, page: Path) -> str:
@@ -23,14 +21,7 @@ def pytest_on(tmp_path: Path, page: Path) -> str:
     )
     (tmp_path / "conftest.py").write_text(fixture)
     (tmp_path / "test_page.py").write_text("\n\n".join(block for block in blocks if block != fixture))
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python("pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

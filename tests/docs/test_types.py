@@ -10,11 +10,9 @@ body, and asks for no annotation the page chose to leave out.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from .markdown import PAGES, ROOT, python_blocks
+from .markdown import PAGES, ROOT, python_blocks, run_python
 
 CONFIG = """\
 [mypy]
@@ -31,14 +29,7 @@ def test_every_pages_python_blocks_type_check(tmp_path: Path) -> None:
             module = re.sub(r"\W", "_", str(page.relative_to(ROOT).with_suffix("")))
             (tmp_path / f"page_{module}.py").write_text("\n\n".join(block.code for block in blocks))
     (tmp_path / "mypy.ini").write_text(CONFIG)
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", ".cache", "."],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python("mypy", "--config-file", "mypy.ini", "--cache-dir", ".cache", ".", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     # Every page with Python in it was checked, not a folder mypy found empty.
     assert f"no issues found in {len(list(tmp_path.glob('page_*.py')))} source files" in result.stdout
