@@ -355,3 +355,12 @@ async def test_a_path_and_query_beyond_ascii_go_percent_encoded_as_clients_send_
             "query": {"nick": "太郎", "x": "a b"},
             "offered": [],
         }
+
+
+async def test_subprotocols_and_a_sec_websocket_protocol_header_are_offered_together() -> None:
+    # As a real client sends both (websockets: subprotocols= and additional_headers=), and
+    # uvicorn and hypercorn give the app both offers, the argument's first.
+    headers = {"Sec-WebSocket-Protocol": "chat.v1"}
+    async with connect(handshake_api(), "/rooms/a", subprotocols=["chat.v2"], headers=headers) as ws:
+        assert ws.accepted_subprotocol == "chat.v2"
+        assert (await ws.receive_json())["offered"] == ["chat.v2", "chat.v1"]

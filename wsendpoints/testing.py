@@ -528,20 +528,22 @@ def _scope(
     target = quote(target, safe=_DELIMS)
     path, _, query = target.partition("?")
     offered = list(subprotocols or ())
-    raw = [
+    own = [
         (b"host", b"testserver"),
         (b"connection", b"upgrade"),
         (b"upgrade", b"websocket"),
         (b"sec-websocket-version", b"13"),
         (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
     ]
-    if offered:
-        raw.append((b"sec-websocket-protocol", ", ".join(offered).encode("latin-1")))
     pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     given = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
     # A header the test gives replaces the client's own (a Host of its choosing, say), as
-    # a client sends one Host, not two.
-    raw = [(name, value) for name, value in raw if all(name != k for k, _ in given)] + given
+    # a client sends one Host, not two. The offer of ``subprotocols`` is the test's, not a
+    # default: it goes too, before a Sec-WebSocket-Protocol given in ``headers``.
+    raw = [(name, value) for name, value in own if all(name != k for k, _ in given)]
+    if offered:
+        raw.append((b"sec-websocket-protocol", ", ".join(offered).encode("latin-1")))
+    raw += given
     # As servers do: the offer is what the handshake's Sec-WebSocket-Protocol headers say,
     # whether it came from ``subprotocols`` or from ``headers``.
     protocols = [
