@@ -405,6 +405,26 @@ async def test_joining_in_on_disconnect_does_not_outlive_the_connection() -> Non
     assert api.broadcast.members("after") == 0
 
 
+async def test_a_first_join_after_the_connection_ended_is_refused() -> None:
+    """As a later one is: nothing would ever leave the group for a connection that has ended."""
+    api = API()
+    refused: list[str] = []
+
+    @api.websocket_route("/never-joined")
+    class NeverJoined(WebSocketEndpoint):
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            try:
+                await ws.join("after")
+            except WebSocketStateError as exc:
+                refused.append(str(exc))
+
+    async with connect(api, "/never-joined"):
+        pass
+    assert api.broadcast.members("after") == 0
+    assert refused == ["cannot join a group: the connection has ended"]
+    await api.publish("after", "nobody gets it")  # and no connection that ended queues it
+
+
 @pytest.mark.parametrize("path", ["/json/room", "/view/room"])
 async def test_a_connection_that_was_in_a_group_is_freed_without_the_garbage_collector(
     path: str, websockets_alive: Callable[[], int]

@@ -331,7 +331,8 @@ class WebSocket:
         """Receive what is published to ``group``, until `leave` or the end of the connection.
 
         Group messages are encoded with the connection's send codec and queue up
-        to ``group_queue_size``; past that, ``group_overflow`` decides.
+        to ``group_queue_size``; past that, ``group_overflow`` decides. Once the
+        connection has ended (in ``on_disconnect``, say) it raises `WebSocketStateError`.
         """
         outbox = self._outbox
         if outbox is None:
@@ -340,6 +341,10 @@ class WebSocket:
             hub = self.scope.get("wsendpoints.broadcast")
             if hub is None:
                 raise WebSocketStateError("groups need a connection served by a wsendpoints API")
+            if self._handler_task is not None and self._task_group is None:
+                # Served, and no more (in on_disconnect, or from a task of the app's): the
+                # groups were left already, and nothing would leave this one.
+                raise WebSocketStateError("cannot join a group: the connection has ended")
             outbox = self._outbox = ConnectionOutbox(
                 hub, self, self._send, self._send_codec, self._group_queue_size, self._group_overflow
             )
