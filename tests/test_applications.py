@@ -517,6 +517,31 @@ async def test_a_task_of_the_app_that_fails_is_logged_and_the_app_goes_on(
     assert events[-1] == "shutdown hook", "the shutdown hooks run all the same"
 
 
+async def test_once_a_task_of_the_app_failed_the_task_group_says_so_until_shutdown() -> None:
+    # The app runs on, but its task group has ended: "not running" would send one looking
+    # for a missing lifespan(api), not for the task's traceback in the log.
+    events: list[str] = []
+    fail, ended = anyio.Event(), anyio.Event()
+    api = api_with_a_feed(events, fail, ended)
+    async with lifespan(api):
+        api.task_group  # noqa: B018
+        fail.set()
+        with anyio.fail_after(5):
+            await ended.wait()
+            while True:  # until the group has ended (its last task was the bystander)
+                try:
+                    api.task_group  # noqa: B018
+                except WebSocketStateError as exc:
+                    refusal = str(exc)
+                    break
+                await anyio.sleep(0.01)
+        assert "the app's task group has ended: one of its tasks failed" in refusal
+    with pytest.raises(WebSocketStateError, match="open only while the app runs"):
+        api.task_group  # noqa: B018
+    async with lifespan(api):  # the next run of the app has a task group of its own
+        api.task_group  # noqa: B018
+
+
 async def test_a_task_of_the_app_that_fails_during_startup_fails_the_startup() -> None:
     api = API()
 

@@ -136,6 +136,8 @@ class API:
         """The mounted ASGI apps, tried in order after the routes."""
         self._hooks: dict[str, list[Hook]] = {"startup": [], "shutdown": []}
         self._task_group: TaskGroup | None = None
+        # A task of the app failed while it ran: its task group has ended before the app.
+        self._tasks_failed = False
         # Open connections are counted from routing; once served, each is also in
         # `_serving`, and `go_away()` closes it with 1001 after on_disconnect (a
         # drain) by cancelling its own task group: no cancel scope of the API's.
@@ -173,10 +175,17 @@ class API:
         server shuts down, after the connections have closed and before the
         shutdown hooks run. A task that raises is logged with its traceback and
         cancels the app's other tasks, as in any task group; connections go on
-        being served. Outside that span (a test without ``lifespan(api)``, say) it
-        raises `WebSocketStateError`.
+        being served, but the group has ended: from then on this raises
+        `WebSocketStateError` saying so. Outside that span (a test without
+        ``lifespan(api)``, say) it raises `WebSocketStateError` too.
         """
         if self._task_group is None:
+            if self._tasks_failed:
+                raise WebSocketStateError(
+                    "the app's task group has ended: one of its tasks failed (its traceback is in"
+                    " the log), which cancelled the others. A task that must survive its own"
+                    " errors catches them."
+                )
             raise WebSocketStateError(
                 "the app's task group is open only while the app runs, from its startup to its"
                 " shutdown (in tests: inside `async with lifespan(api)`)"
@@ -421,6 +430,7 @@ class API:
                 # connections and the shutdown hooks do not depend on the app's tasks.
                 logger.error("a task of the app failed; its other tasks were cancelled", exc_info=exc)
                 failure = "".join(traceback.format_exception(exc))
+                self._tasks_failed = started and not shutting_down
             finally:
                 self._task_group = None
             if not started:
@@ -428,6 +438,7 @@ class API:
                 return
             if not shutting_down:
                 await receive()
+                self._tasks_failed = False
             failure = await self._run_hooks("shutdown")
         finally:
             await broadcast.__aexit__(None, None, None)
