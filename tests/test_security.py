@@ -619,6 +619,25 @@ async def test_authentication_failed_in_a_view_before_accept_refuses_as_from_aut
     await refuses_before_accept(served(view), caplog)
 
 
+async def test_authentication_failed_from_tasks_before_accept_refuses_as_from_authenticate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Checked concurrently, in a task group of the view's own: the group raises the refusal
+    # wrapped in an ExceptionGroup, as every anyio task group does.
+    async def check_token(ws: WebSocket) -> None:
+        await anyio.lowlevel.checkpoint()
+        if ws.query_params.get("token") != "sesame":
+            raise AuthenticationFailed(401, "who are you?", {"WWW-Authenticate": "Token"})
+
+    async def view(ws: WebSocket) -> None:
+        async with anyio.create_task_group() as checks:
+            checks.start_soon(check_token, ws)
+            checks.start_soon(anyio.sleep, 0.01)  # another check, cancelled by the refusal
+        await echo_view(ws)
+
+    await refuses_before_accept(served(view), caplog)
+
+
 async def test_authentication_failed_before_accept_that_http_cannot_carry_is_a_500(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -139,11 +139,12 @@ class serving:
 async def _end(
     ws: WebSocket, error: BaseException | None, name: str, code: int = CloseCode.NORMAL_CLOSURE
 ) -> None:
-    if isinstance(error, AuthenticationFailed) and ws.connection_state is ConnectionState.CONNECTING:
+    refusal = _refusal(error)
+    if refusal is not None and ws.connection_state is ConnectionState.CONNECTING:
         # Raised before accept, in on_connect or a view's body: the refusal it asks for,
         # as from the authenticate hook. A refusal HTTP cannot carry is the app's 500.
         try:
-            await refuse(ws, error)
+            await refuse(ws, refusal)
             return
         except WebSocketProtocolError as exc:
             error = exc
@@ -198,6 +199,15 @@ async def refuse(ws: WebSocket, exc: AuthenticationFailed) -> None:
     """Refuse the handshake with the HTTP response ``exc`` describes (1008 for ``close_code``)."""
     await ws._refuse(exc.status_code, CloseCode.POLICY_VIOLATION, exc.body, exc.headers.multi_items())
     logger.info("refused WebSocket connection to %s: authentication failed (%d)", ws.path, exc.status_code)
+
+
+def _refusal(error: BaseException | None) -> AuthenticationFailed | None:
+    """The `AuthenticationFailed` that ``error`` is, alone or as all a task group raised (the first)."""
+    if error is None:
+        return None
+    leaves = _leaves(error)
+    refusals = [leaf for leaf in leaves if isinstance(leaf, AuthenticationFailed)]
+    return refusals[0] if refusals and len(refusals) == len(leaves) else None
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

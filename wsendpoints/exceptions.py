@@ -184,7 +184,8 @@ class AuthenticationFailed(WebSocketError):
     """Raise it in an ``authenticate`` hook to refuse the handshake.
 
     It refuses the same way from ``on_connect`` or a view before the handshake
-    is accepted. After ``accept()`` there is no HTTP response left to send, so
+    is accepted, also from a task group there (an exception group holding only
+    refusals refuses with its first). After ``accept()`` there is no HTTP response left to send, so
     there it is an error like any other (1011, logged).
 
     The client gets an HTTP response with ``status_code``, ``body`` and
