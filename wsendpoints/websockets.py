@@ -408,11 +408,16 @@ class WebSocket:
 
         Elsewhere a close before accept reads as 403; "come back later" (503) needs
         a close frame, so it accepts and closes with 1013 and ``reason``. Either
-        way ``close_code`` and ``reason`` are what the connection ended with.
+        way ``close_code`` and ``reason`` are what the connection ended with. A
+        client that left during the handshake is refused nothing, as `close`
+        closes nothing for a client that has gone: that is no error.
         """
         if _HTTP_RESPONSE not in self.scope.get("extensions", {}):
             if status_code == HTTPStatus.SERVICE_UNAVAILABLE:
-                await self.accept()
+                try:
+                    await self.accept()
+                except WebSocketDisconnect:
+                    return
                 await self.close(CloseCode.TRY_AGAIN_LATER, reason)
             else:
                 await self.close(close_code, reason)
@@ -429,10 +434,15 @@ class WebSocket:
             raw.insert(0, (b"content-type", b"text/plain; charset=utf-8"))
         # Before the response ends the connection (see _enter).
         self.close_code, self.close_reason = close_code, reason
-        await self.send_event(
-            {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
-        )
-        await self.send_event({"type": "websocket.http.response.body", "body": body})
+        try:
+            await self.send_event(
+                {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
+            )
+            await self.send_event({"type": "websocket.http.response.body", "body": body})
+        except WebSocketDisconnect:
+            # The server could not send it (uvicorn raises once the client has gone): the
+            # handshake ended all the same, with the code the app refused it with.
+            return
         # uvicorn's default implementation (websockets-sansio) counts the handshake as done
         # only once the connection is lost, which it schedules on sending the response: an
         # app returning before that runs gets "ERROR: ASGI callable returned without

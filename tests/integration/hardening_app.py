@@ -4,6 +4,8 @@
 - ``/limited``  the same, at most 50 messages a second (faster closes with 1008)
 - ``/token``    the same for ``?token=sesame``; anyone else is refused in ``on_connect``
   with 401 and a ``WWW-Authenticate`` challenge
+- ``/slow-token`` the same, deciding after 0.2 s (a session store's lookup), time for a
+  client to leave before its answer
 - ``/stats``    HTTP, JSON: the connections the API tracks, the tasks running in the
   server's event loop (and the commonest of their names), and how many times
   ``on_connect`` and ``on_disconnect`` ran
@@ -49,6 +51,13 @@ class Token(Echo):
     async def on_connect(self, ws: WebSocket) -> None:
         if ws.query_params.get("token") != "sesame":
             raise AuthenticationFailed(401, "who are you?", {"WWW-Authenticate": "Token"})
+        await super().on_connect(ws)
+
+
+@api.websocket_route("/slow-token")
+class SlowToken(Token):
+    async def on_connect(self, ws: WebSocket) -> None:
+        await anyio.sleep(0.2)
         await super().on_connect(ws)
 
 

@@ -83,6 +83,27 @@ async def test_authentication_failed_in_on_connect_refuses_with_its_response(ech
     assert "ERROR" not in echo.output()
 
 
+async def test_a_client_that_leaves_before_its_refusal_leaves_no_error_in_the_server_log(
+    echo: Running,
+) -> None:
+    # The refusal finds the client gone: uvicorn's send raises, the handshake has ended all
+    # the same, and nothing is left to refuse. That is no error of the app's, nor the server's.
+    host, port = echo.url.removeprefix("ws://").split(":")
+    for path in ["/slow-token?token=wrong", "/slow-token?token=sesame"]:
+        stream = await anyio.connect_tcp(host, int(port))
+        await stream.send(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        await stream.aclose()  # gone before on_connect decides
+    await anyio.sleep(1.0)  # on_connect's 0.2 s, then the server logs what became of it
+    assert "ERROR" not in echo.output()
+    async with connect(f"{echo.url}/token?token=sesame", open_timeout=TIMEOUT) as ws:
+        await ws.send("still serving")
+        assert await ws.recv() == "still serving"
+
+
 async def test_the_server_own_origin_and_no_origin_pass(echo: Running) -> None:
     host = echo.url.removeprefix("ws://")
     for origin in [f"http://{host}", f"https://{host}"]:
