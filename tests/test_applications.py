@@ -558,6 +558,28 @@ async def test_a_task_of_the_app_that_fails_during_startup_fails_the_startup() -
             pass
 
 
+async def test_a_failing_startup_hook_is_what_startup_reports_even_if_a_task_fails_as_it_is_cancelled() -> (
+    None
+):
+    api = API()
+
+    async def unruly() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise RuntimeError("the task's own error, while cancelled")
+
+    @api.on("startup")
+    async def start() -> None:
+        api.task_group.start_soon(unruly)
+        await anyio.lowlevel.checkpoint()  # the task is running
+        raise ConnectionRefusedError("the database is down")
+
+    with pytest.raises(LifespanFailed, match="ConnectionRefusedError: the database is down"):
+        async with lifespan(api):
+            pass
+
+
 def test_the_test_client_runs_the_app_s_tasks(backend: str) -> None:
     events: list[str] = []
     with (

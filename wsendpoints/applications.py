@@ -414,6 +414,7 @@ class API:
             return
         try:
             started = shutting_down = False
+            failure: str | None = None
             try:
                 async with anyio.create_task_group() as tasks:
                     self._task_group = tasks
@@ -429,7 +430,8 @@ class API:
                 # was waiting for. Before startup completed, startup fails; after, the
                 # connections and the shutdown hooks do not depend on the app's tasks.
                 logger.error("a task of the app failed; its other tasks were cancelled", exc_info=exc)
-                failure = "".join(traceback.format_exception(exc))
+                if failure is None:  # else a startup hook's failure comes first
+                    failure = "".join(traceback.format_exception(exc))
                 self._tasks_failed = started and not shutting_down
             finally:
                 self._task_group = None

@@ -49,9 +49,10 @@ class Limited(Echo):
 @api.websocket_route("/token")
 class Token(Echo):
     async def on_connect(self, ws: WebSocket) -> None:
+        hooks["on_connect"] += 1  # a refused one too: its on_disconnect runs
         if ws.query_params.get("token") != "sesame":
             raise AuthenticationFailed(401, "who are you?", {"WWW-Authenticate": "Token"})
-        await super().on_connect(ws)
+        await ws.accept()
 
 
 @api.websocket_route("/slow-token")
