@@ -346,6 +346,34 @@ async def test_accept_refuses_headers_that_http_does_not_allow(headers: Any, mes
 @pytest.mark.parametrize(
     ("headers", "message"),
     [
+        (
+            [("x-server", "1")],
+            "an ASGI event's headers are (bytes, bytes) pairs, not (str, str): 'x-server': '1'",
+        ),
+        ([(b"x server", b"1")], "b'x server' is not a valid HTTP header name"),
+        ([(b"x-server", b"a\r\nb")], "the value of header b'x-server' contains a line break or NUL"),
+    ],
+)
+async def test_send_event_refuses_headers_that_asgi_or_http_does_not_allow(
+    headers: Any, message: str
+) -> None:
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        raised.append(await caught(ws.send_event({"type": "websocket.accept", "headers": headers})))
+        await ws.send_event({"type": "websocket.accept", "headers": [(b"x-server", b"wsendpoints")]})
+        await ws.close()
+
+    async with connect(api_for(view)) as client:
+        assert client.response_headers["x-server"] == "wsendpoints"
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    assert str(error) == message
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
         ({"WWW Authenticate": "Bearer"}, "b'www authenticate' is not a valid HTTP header name"),
         (
             {"WWW-Authenticate": 'Bearer realm="café ☕"'},

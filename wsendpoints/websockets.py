@@ -840,6 +840,12 @@ def _raw_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list
 
 def _check_headers(headers: Iterable[tuple[bytes, bytes]]) -> None:
     for name, value in headers:
+        if not (isinstance(name, bytes) and isinstance(value, bytes)):
+            # The inverse of accept(headers=...), which takes str: raw ASGI events carry bytes.
+            raise WebSocketProtocolError(
+                f"an ASGI event's headers are (bytes, bytes) pairs, not ({type(name).__name__},"
+                f" {type(value).__name__}): {name!r}: {value!r}"
+            )
         if not _HEADER_NAME.fullmatch(name):
             raise WebSocketProtocolError(f"{name!r} is not a valid HTTP header name")
         if _HEADER_BREAK.search(value):
