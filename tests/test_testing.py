@@ -10,7 +10,7 @@ import anyio.lowlevel
 import pytest
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
-from wsendpoints.exceptions import HandshakeRejected, ReceiveTimeout
+from wsendpoints.exceptions import HandshakeRejected, ReceiveTimeout, WebSocketProtocolError
 from wsendpoints.testing import TestClient, connect
 from wsendpoints.types import Message
 
@@ -331,6 +331,12 @@ async def test_subprotocols_offered_in_a_header_are_the_scope_s_subprotocols() -
     async with connect(handshake_api(), "/rooms/a", headers=headers) as ws:
         assert ws.accepted_subprotocol == "chat.v2"
         assert (await ws.receive_json())["offered"] == ["chat.v2", "chat.v1"]
+
+
+@pytest.mark.parametrize("path", ["/rooms/a#top", "/rooms/a?x=1#top"])
+def test_a_path_with_a_fragment_is_refused_as_browsers_refuse_it(path: str) -> None:
+    with pytest.raises(WebSocketProtocolError, match="a WebSocket URL has no #fragment"):
+        connect(handshake_api(), path)
 
 
 async def test_a_host_header_the_test_gives_replaces_the_clients_own() -> None:

@@ -42,6 +42,7 @@ from .exceptions import (
     LifespanFailed,
     ReceiveTimeout,
     WebSocketDisconnect,
+    WebSocketProtocolError,
     WebSocketStateError,
 )
 from .types import ASGIApp, Message
@@ -322,7 +323,8 @@ def connect(
     ``headers`` as a server would pass them on: one given here replaces the
     client's own (``Host: testserver`` and the upgrade headers), and a
     ``Sec-WebSocket-Protocol`` adds to ``subprotocols``. A path beyond ASCII is
-    percent-encoded, as clients send it.
+    percent-encoded, as clients send it; one with a ``#fragment`` raises
+    `WebSocketProtocolError`, as browsers refuse it.
     """
     return ClientWebSocket(app, _scope(path, subprotocols, headers), timeout)
 
@@ -523,6 +525,9 @@ def _scope(
     subprotocols: Iterable[str] | None,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
 ) -> dict[str, Any]:
+    if "#" in target:
+        # RFC 6455 3: no fragment in a WebSocket URI; browsers throw a SyntaxError for one.
+        raise WebSocketProtocolError(f"a WebSocket URL has no #fragment: {target!r}")
     # Sent as clients send it: what a URI cannot hold (a space, a character beyond ASCII)
     # percent-encoded, as UTF-8. Servers give the app that in raw_path and query_string.
     target = quote(target, safe=_DELIMS)
