@@ -308,6 +308,22 @@ async def test_a_view_accepting_a_subprotocol_not_offered_is_refused_with_500_an
     assert isinstance(error.exc_info[1], WebSocketProtocolError)
 
 
+async def refused_then_accepted(accept: Call) -> WebSocketProtocolError:
+    """What ``accept`` raised; the connection stays open, and a valid accept() after it goes out."""
+    raised: list[Exception | None] = []
+
+    async def view(ws: WebSocket) -> None:
+        raised.append(await caught(accept(ws)))
+        await ws.accept(headers={"X-Server": "wsendpoints"})
+        await ws.close()
+
+    async with connect(api_for(view)) as client:
+        assert client.response_headers["x-server"] == "wsendpoints"
+    [error] = raised
+    assert isinstance(error, WebSocketProtocolError)
+    return error
+
+
 @pytest.mark.parametrize(
     ("headers", "message"),
     [
@@ -329,17 +345,7 @@ async def test_a_view_accepting_a_subprotocol_not_offered_is_refused_with_500_an
     ],
 )
 async def test_accept_refuses_headers_that_http_does_not_allow(headers: Any, message: str) -> None:
-    raised: list[Exception | None] = []
-
-    async def view(ws: WebSocket) -> None:
-        raised.append(await caught(ws.accept(headers=headers)))
-        await ws.accept(headers={"X-Server": "wsendpoints"})
-        await ws.close()
-
-    async with connect(api_for(view)) as client:
-        assert client.response_headers["x-server"] == "wsendpoints"
-    [error] = raised
-    assert isinstance(error, WebSocketProtocolError)
+    error = await refused_then_accepted(lambda ws: ws.accept(headers=headers))
     assert str(error) == message
 
 
@@ -357,17 +363,9 @@ async def test_accept_refuses_headers_that_http_does_not_allow(headers: Any, mes
 async def test_send_event_refuses_headers_that_asgi_or_http_does_not_allow(
     headers: Any, message: str
 ) -> None:
-    raised: list[Exception | None] = []
-
-    async def view(ws: WebSocket) -> None:
-        raised.append(await caught(ws.send_event({"type": "websocket.accept", "headers": headers})))
-        await ws.send_event({"type": "websocket.accept", "headers": [(b"x-server", b"wsendpoints")]})
-        await ws.close()
-
-    async with connect(api_for(view)) as client:
-        assert client.response_headers["x-server"] == "wsendpoints"
-    [error] = raised
-    assert isinstance(error, WebSocketProtocolError)
+    error = await refused_then_accepted(
+        lambda ws: ws.send_event({"type": "websocket.accept", "headers": headers})
+    )
     assert str(error) == message
 
 
