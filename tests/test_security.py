@@ -458,6 +458,29 @@ async def test_authentication_failed_closes_before_accept_without_the_http_respo
 
 
 @pytest.mark.parametrize(
+    ("failure", "named"),
+    [
+        (AuthenticationFailed(401, headers={"X-Reason": "line\nbreak"}), "b'x-reason'"),
+        (AuthenticationFailed(4001), "HTTP status 4001"),
+    ],
+)
+async def test_a_refusal_http_cannot_carry_is_the_same_error_without_the_http_response_extension(
+    failure: AuthenticationFailed, named: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server could not have sent it anyway; the app's mistake still shows, as on servers
+    # that can, instead of passing for a refusal until the app meets one.
+    async def refuse(ws: WebSocket) -> None:
+        raise failure
+
+    sent = await handshake(served(echo_view, authenticate=refuse), http_response=False)
+    assert [(m["type"], m.get("code")) for m in sent] == [("websocket.close", 1011)]
+    [error] = records(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    assert named in str(error.exc_info[1])
+    assert not [r for r in records(caplog, logging.INFO) if "refused" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
     ("failure", "status", "body"),
     [
         (AuthenticationFailed(), 401, b"401 Unauthorized"),

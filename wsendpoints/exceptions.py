@@ -190,7 +190,9 @@ class AuthenticationFailed(WebSocketError):
 
     The client gets an HTTP response with ``status_code``, ``body`` and
     ``headers`` where the server supports the ``websocket.http.response``
-    extension (uvicorn and hypercorn do), and HTTP 403 otherwise. The body goes
+    extension (uvicorn and hypercorn do), and HTTP 403 otherwise. A status or
+    headers HTTP cannot carry are an error on every server (HTTP 500 where it can
+    be sent, logged with the traceback). The body goes
     as ``text/plain; charset=utf-8`` unless ``headers`` has a ``Content-Type``.
     ``headers`` is a mapping or, to send a header more than once (two
     ``WWW-Authenticate`` challenges, say), ``(name, value)`` pairs; it is kept

@@ -412,6 +412,11 @@ class WebSocket:
         client that left during the handshake is refused nothing, as `close`
         closes nothing for a client that has gone: that is no error.
         """
+        # Checked whether or not the server can send it: a refusal HTTP cannot carry is the
+        # app's bug, and it is reported the same on every server.
+        _check_status(status_code)
+        raw = _raw_headers(headers)
+        _check_headers(raw)
         if _HTTP_RESPONSE not in self.scope.get("extensions", {}):
             if status_code == HTTPStatus.SERVICE_UNAVAILABLE:
                 try:
@@ -428,7 +433,6 @@ class WebSocket:
             except ValueError:
                 phrase = ""
             body = f"{status_code} {phrase}".strip().encode()
-        raw = _raw_headers(headers)
         if not any(name == b"content-type" for name, _ in raw):
             # Only as a default: a second Content-Type makes uvicorn drop the response.
             raw.insert(0, (b"content-type", b"text/plain; charset=utf-8"))
