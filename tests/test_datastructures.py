@@ -186,6 +186,10 @@ def test_address_is_immutable() -> None:
         (["a=1; path=/rooms", "a=2; b=3"], {"a": "1", "path": "/rooms", "b": "3"}),
         # Not percent-decoded: cookies carry what the server set, as it set it.
         (["name=caf%C3%A9"], {"name": "caf%C3%A9"}),
+        # Browsers send characters as UTF-8, which servers hand over as latin-1 text.
+        (["name=café".encode().decode("latin-1")], {"name": "café"}),
+        # Bytes that are not UTF-8 stay as they came, and so does text beyond latin-1.
+        (["a=caf\xe9", "b=☕"], {"a": "caf\xe9", "b": "☕"}),
     ],
 )
 def test_parse_cookies(headers: list[str], cookies: dict[str, str]) -> None:

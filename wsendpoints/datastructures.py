@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 from urllib.parse import parse_qsl
@@ -85,9 +86,15 @@ def parse_cookies(headers: Iterable[str]) -> dict[str, str]:
     them (RFC 6265 allows them); nothing is percent-decoded, since cookies are not. A name
     sent twice (two paths) keeps its first value, which browsers send for the most specific
     path.
+
+    The headers are text as ASGI servers decode them, byte for byte (latin-1). Browsers send
+    a cookie's characters as UTF-8, so a header that is valid UTF-8 is read as such
+    (``café``, not ``cafÃ©``); any other stays as it came.
     """
     cookies: dict[str, str] = {}
     for header in headers:
+        with contextlib.suppress(UnicodeError):
+            header = header.encode("latin-1").decode()
         for pair in header.split(";"):
             name, equals, value = pair.partition("=")
             name, value = name.strip(), value.strip()
