@@ -94,7 +94,19 @@ def test_every_check_belongs_to_a_page() -> None:
 
 
 def page_tests(namespace: dict[str, Any]) -> list[Callable[[], Any]]:
-    return [value for key, value in namespace.items() if key.startswith("test_") and callable(value)]
+    """The tests a page defines that need no pytest fixture (test_readme.py runs the others)."""
+    tests = [value for key, value in namespace.items() if key.startswith("test_") and callable(value)]
+    return [test for test in tests if not inspect.signature(test).parameters]
+
+
+def test_only_pages_run_under_pytest_define_tests_that_take_fixtures() -> None:
+    takes_fixtures = {
+        page.relative_to(ROOT).as_posix()
+        for page in RUNNABLE
+        for key, value in run_page(page).items()
+        if key.startswith("test_") and callable(value) and inspect.signature(value).parameters
+    }
+    assert takes_fixtures <= {"README.md", "docs/testing.md"}  # see test_readme.py
 
 
 @pytest.mark.parametrize("page", [page for page in RUNNABLE if page_tests(run_page(page))], ids=name)
