@@ -86,6 +86,20 @@ def test_add_websocket_refuses_what_is_neither_a_view_nor_an_endpoint(handler: A
         API().add_websocket("/", handler)
 
 
+def test_websocket_route_without_its_path_is_refused_rather_than_registering_nothing() -> None:
+    api = API()
+    with pytest.raises(ConfigurationError, match=r"write @api.websocket_route\('/path'\) above greet$"):
+        api.websocket_route(greet)  # type: ignore[arg-type]
+    assert api.routes == []
+
+
+def test_add_websocket_refuses_a_path_that_is_not_a_str() -> None:
+    api = API()
+    with pytest.raises(ConfigurationError, match="a route's path is a str such as '/echo'"):
+        api.add_websocket(greet, "/")  # type: ignore[arg-type]
+    assert api.routes == []
+
+
 async def test_routes_are_tried_in_registration_order() -> None:
     api = API()
 
@@ -600,3 +614,11 @@ async def test_the_app_s_task_group_needs_the_app_running() -> None:
 def test_unknown_lifespan_event_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="unknown lifespan event 'start'"):
         API().on("start")  # type: ignore[arg-type]
+
+
+def test_on_without_its_event_says_how_to_write_it() -> None:
+    def connect_database() -> None:
+        pass
+
+    with pytest.raises(ConfigurationError, match=r"write @api.on\('startup'\) or @api.on\('shutdown'\)"):
+        API().on(connect_database)  # type: ignore[arg-type]

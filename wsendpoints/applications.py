@@ -201,6 +201,14 @@ class API:
 
     def websocket_route(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[Handler], Handler]:
         """Register the decorated view function (or endpoint class) at ``path``; see `add_websocket`."""
+        given: object = path  # typed as a path, but untyped code may hand the view here
+        if callable(given):
+            # ``@api.websocket_route`` without its path: the function would be replaced by
+            # the decorator's inner function, and no route registered, without a word.
+            raise ConfigurationError(
+                f"@api.websocket_route needs the path: write @api.websocket_route('/path') above "
+                f"{getattr(given, '__qualname__', given)}"
+            )
 
         def register(handler: Handler) -> Handler:
             self.add_websocket(path, handler, **options)
@@ -222,6 +230,9 @@ class API:
         the path's parameters and malformed paths raise `ConfigurationError`
         here, not on the first connection.
         """
+        given: object = path
+        if not isinstance(given, str):
+            raise ConfigurationError(f"a route's path is a str such as '/echo', not {given!r}")
         check_codec_names(options, f"the route {path!r}")
         app: ASGIApp
         if isinstance(endpoint, type):
@@ -268,6 +279,13 @@ class API:
         Hooks run in the order they were registered; they may be sync or async.
         A failing startup hook stops the server from starting.
         """
+        given: object = event
+        if callable(given):
+            # ``@api.on`` without its event.
+            raise ConfigurationError(
+                f"@api.on needs the event: write @api.on('startup') or @api.on('shutdown') above "
+                f"{getattr(given, '__qualname__', given)}"
+            )
         if event not in self._hooks:
             raise ConfigurationError(f"unknown lifespan event {event!r}; expected 'startup' or 'shutdown'")
 
