@@ -588,6 +588,18 @@ def test_disconnect_options_are_refused_for_an_endpoint(option: dict[str, Any]) 
     assert api.routes == []
 
 
+@pytest.mark.parametrize("handler", [Echo, silent_view], ids=["endpoint", "view"])
+def test_a_misspelt_route_option_is_refused_with_the_name_it_resembles(handler: Any) -> None:
+    # An endpoint would otherwise take it as one more class attribute, and nobody would read it.
+    api = API()
+    options: dict[str, Any] = {"value_typ": "json"}
+    with pytest.raises(
+        ConfigurationError, match=r"^the route '/' has no option 'value_typ' \(did you mean 'value_type'\?\)"
+    ):
+        api.add_websocket("/", handler, **options)
+    assert api.routes == []
+
+
 # -- an endpoint class as a plain ASGI app --------------------------------------------------------------
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import math
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
@@ -226,13 +227,14 @@ class API:
 
         The options (see `RouteOptions`) override an endpoint's class
         attributes of the same names; for a view, those left out keep their
-        defaults. Unknown type names, non-async views, views that cannot take
-        the path's parameters and malformed paths raise `ConfigurationError`
-        here, not on the first connection.
+        defaults. Unknown options and type names, non-async views, views that
+        cannot take the path's parameters and malformed paths raise
+        `ConfigurationError` here, not on the first connection.
         """
         given: object = path
         if not isinstance(given, str):
             raise ConfigurationError(f"a route's path is a str such as '/echo', not {given!r}")
+        _check_option_names(options, path)
         check_codec_names(options, f"the route {path!r}")
         app: ASGIApp
         if isinstance(endpoint, type):
@@ -584,6 +586,21 @@ def _route_path(scope: Scope) -> str:
         if below[0] == "/":
             return below
     return path
+
+
+_OPTION_NAMES = sorted(RouteOptions.__optional_keys__)
+
+
+def _check_option_names(options: Mapping[str, object], path: str) -> None:
+    """Refuse a misspelt option: an endpoint would take it as one more class attribute, unread."""
+    unknown = sorted(options.keys() - RouteOptions.__optional_keys__)
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, _OPTION_NAMES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigurationError(
+            f"the route {path!r} has no option {name!r}{hint}; the options are {', '.join(_OPTION_NAMES)}"
+        )
 
 
 def _configured(endpoint: type[WebSocketEndpoint], options: RouteOptions) -> type[WebSocketEndpoint]:
