@@ -583,8 +583,22 @@ def test_a_route_naming_value_type_and_one_direction_is_refused(handler: Any, di
 @pytest.mark.parametrize("option", [{"catch_disconnect": False}, {"caught_close_codes": [1000]}])
 def test_disconnect_options_are_refused_for_an_endpoint(option: dict[str, Any]) -> None:
     api = API()
-    with pytest.raises(ConfigurationError, match="on_disconnect"):
+    name = next(iter(option))
+    expected = f"^{name} applies to function views only: an endpoint learns of disconnects in its on_disc"
+    with pytest.raises(ConfigurationError, match=expected):
         api.add_websocket("/", Echo, **option)
+    assert api.routes == []
+
+
+async def allow_anyone(ws: WebSocket) -> None:
+    pass
+
+
+def test_the_authenticate_option_is_refused_for_an_endpoint_which_overrides_the_method() -> None:
+    api = API()
+    expected = "^authenticate applies to function views only: an endpoint overrides its authenticate method$"
+    with pytest.raises(ConfigurationError, match=expected):
+        api.add_websocket("/", Echo, authenticate=allow_anyone)
     assert api.routes == []
 
 

@@ -607,9 +607,14 @@ def _configured(endpoint: type[WebSocketEndpoint], options: RouteOptions) -> typ
     """``endpoint`` with the route's options in place of its class attributes."""
     view_only = {"catch_disconnect", "caught_close_codes", "authenticate"} & options.keys()
     if view_only:
+        instead = []
+        if view_only - {"authenticate"}:
+            instead.append("learns of disconnects in its on_disconnect method")
+        if "authenticate" in view_only:
+            instead.append("overrides its authenticate method")
         raise ConfigurationError(
-            f"{', '.join(sorted(view_only))} apply to function views; an endpoint learns of "
-            "disconnects in on_disconnect and authenticates in its authenticate method"
+            f"{' and '.join(sorted(view_only))} {'applies' if len(view_only) == 1 else 'apply'} to "
+            f"function views only: an endpoint {' and '.join(instead)}"
         )
     attributes: dict[str, Any] = dict(options)
     if "value_type" not in options and ("receive_type" in options or "send_type" in options):
