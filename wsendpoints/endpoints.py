@@ -36,10 +36,12 @@ class WebSocketEndpoint:
       (only a shutdown past its timeout cuts it short).
 
     The class attributes (``value_type``, ``receive_type``, ``send_type``,
-    ``idle_timeout``, ``group_queue_size``, ``group_overflow``) mean what the
-    route options of the same names mean. Tasks started in ``ws.task_group`` are cancelled when
-    the connection ends. An exception in a hook closes the connection with 1011
-    and is logged with its traceback.
+    ``idle_timeout``, ``max_message_size``, ``max_message_rate``,
+    ``allowed_origins``, ``group_queue_size``, ``group_overflow``) mean what
+    the route options of the same names mean, and a route's options override
+    them. Tasks started in ``ws.task_group`` are cancelled when the connection
+    ends. An exception in a hook closes the connection with 1011 and is logged
+    with its traceback.
 
     An endpoint class is itself an ASGI application: ``await Endpoint(scope,
     receive, send)`` serves one connection, so it can be mounted in other
@@ -47,8 +49,11 @@ class WebSocketEndpoint:
     """
 
     value_type: ClassVar[str | Codec | None] = None
+    """The codec of both directions, a name (``"json"``, ...) or an instance; None: the two below."""
     receive_type: ClassVar[str | Codec] = "text"
+    """The codec that decodes what ``on_receive`` gets, when ``value_type`` is None."""
     send_type: ClassVar[str | Codec] = "text"
+    """The codec that encodes what ``ws.send()`` sends, when ``value_type`` is None."""
     idle_timeout: ClassVar[float | None] = None
     """Seconds to wait for the client's next message before closing with 1001; None: no limit.
 
@@ -102,6 +107,7 @@ class WebSocketEndpoint:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.websocket = WebSocket(scope, receive, send, **self._options)
+        """The connection this instance serves: the ``ws`` every hook is given."""
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()
