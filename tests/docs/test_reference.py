@@ -62,18 +62,44 @@ def resolve(path: str) -> Any:
     return obj.final_target if obj.is_alias else obj
 
 
+_MEMBERS = re.compile(r"^\s+members: \[(?P<names>[^\]]*)\]$", re.MULTILINE)
+
+
+def module_directives() -> list[tuple[str, list[str]]]:
+    """Each ``:::`` directive that renders a whole module: its path, and the members it renders.
+
+    mkdocstrings renders a module's members without an underscore, whether its ``__all__``
+    exports them or not, unless the directive lists them (``members: [...]``).
+    """
+    found = []
+    for page in REFERENCE.glob("*.md"):
+        for directive in _DIRECTIVE.finditer(page.read_text()):
+            target = resolve(directive.group("path"))
+            if not target.is_module:
+                continue
+            listed = _MEMBERS.search(directive.group("options"))
+            if listed is not None:
+                names = [name.strip() for name in listed.group("names").split(",") if name.strip()]
+            else:
+                names = [name for name, member in target.members.items() if not name.startswith("_")]
+                names = [
+                    name
+                    for name in names
+                    if not target.members[name].is_alias or name in (target.exports or ())
+                ]
+            found.append((target.path, names))
+    return found
+
+
 @cache
 def rendered() -> frozenset[str]:
     """The paths of everything the reference pages render: each ``:::`` target, and a module's members."""
     paths: set[str] = set()
     for page in REFERENCE.glob("*.md"):
         for directive in _DIRECTIVE.finditer(page.read_text()):
-            target = resolve(directive.group("path"))
-            paths.add(target.path)
-            if target.is_module and "members: []" not in directive.group("options"):
-                exported = target.exports or [name for name in target.members if not name.startswith("_")]
-                for name in exported:
-                    paths.add(resolve(f"{target.path}.{name}").path)
+            paths.add(resolve(directive.group("path")).path)
+    for module, names in module_directives():
+        paths.update(resolve(f"{module}.{name}").path for name in names)
     return frozenset(paths)
 
 
@@ -94,6 +120,17 @@ def test_what_is_left_out_is_still_public(name: str) -> None:
 @pytest.mark.parametrize("name", public_names())
 def test_every_public_name_is_in_the_reference(name: str) -> None:
     assert resolve(name).path in rendered(), f"no ::: directive in docs/reference/ renders {name}"
+
+
+@pytest.mark.parametrize(
+    ("module", "names"), [pytest.param(module, names, id=module) for module, names in module_directives()]
+)
+def test_a_module_page_renders_what_its_all_exports_and_nothing_else(module: str, names: list[str]) -> None:
+    # A helper that other modules import (a logger, a check) has no underscore but is not
+    # public: listed with the module's members, it would read as part of the API.
+    if not names:
+        return  # `members: []`: the module's docstring only, its names rendered one by one
+    assert sorted(names) == sorted(resolve(module).exports or ())
 
 
 @pytest.mark.parametrize("name", sorted(set(public_names())))
