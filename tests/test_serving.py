@@ -455,6 +455,12 @@ def test_unknown_backend_is_refused() -> None:
         API().run(backend="gevent")  # type: ignore[arg-type]
 
 
+def test_an_unknown_log_level_is_refused_before_anything_is_served() -> None:
+    # Not logging's "ValueError: Unknown level: 'VERBOSE'" from deep in the set-up.
+    with pytest.raises(ConfigurationError, match=r"^unknown log_level 'verbose'; expected one of critical, "):
+        API().run(log_level="verbose")
+
+
 @pytest.mark.parametrize("port", ["8000", 8000.0, True, -1, 65536], ids=repr)
 def test_a_port_that_is_no_port_number_is_refused(port: int) -> None:
     # api.run(port=os.environ["PORT"]) gives a string: say so, rather than fail comparing it.

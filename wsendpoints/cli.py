@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .exceptions import ConfigurationError
-from .serving import BACKENDS, ServerOptions, serve
+from .serving import BACKENDS, LOG_LEVELS, ServerOptions, serve
 
 __all__ = ["main"]
 
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--log-level",
         default="info",
-        choices=["critical", "error", "warning", "info", "debug"],
+        choices=LOG_LEVELS,
         help="the least severe lines printed, the framework's and the server's",
     )
     limits = run.add_argument_group("limits")

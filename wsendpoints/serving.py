@@ -34,6 +34,8 @@ __all__ = ["ServerOptions", "import_app", "serve"]
 logger = logging.getLogger("wsendpoints")
 
 BACKENDS = ("asyncio", "trio")
+# What both servers and the framework's logger take, in any case (``"INFO"`` too).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # What uvicorn exits with when the app's startup fails; hypercorn's error for it starts so.
 _STARTUP_FAILURE = 3
 _STARTUP_FAILED = "Lifespan failure in startup."
@@ -122,6 +124,8 @@ def serve(
     """
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if not isinstance(log_level, str) or log_level.lower() not in LOG_LEVELS:
+        raise ConfigurationError(f"unknown log_level {log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
     if type(port) is not int or not 0 <= port <= 65535:
         raise ConfigurationError(f"port must be an integer from 0 to 65535, not {port!r}")
     if backend == "trio" and not options.compression:
