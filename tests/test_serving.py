@@ -376,6 +376,14 @@ def test_cli_pings_can_be_turned_off(value: str) -> None:
     assert _parser().parse_args(["run", "app:api", "--ping-interval", "2.5"]).ping_interval == 2.5
 
 
+def test_cli_says_what_a_ping_option_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["run", "app:api", "--ping-interval", "never"])
+    error = capsys.readouterr().err
+    assert "argument --ping-interval: expected a number of seconds or off, not 'never'" in error
+    assert "_seconds_or_off" not in error
+
+
 def test_cli_tells_its_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--version"])

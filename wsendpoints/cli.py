@@ -79,7 +79,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _seconds_or_off(text: str) -> float | None:
     """A number of seconds, or ``off`` for None (ServerOptions checks the number)."""
-    return None if text.lower() == "off" else float(text)
+    if text.lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        # argparse's own message would name this function: "invalid _seconds_or_off value".
+        raise argparse.ArgumentTypeError(f"expected a number of seconds or off, not {text!r}") from None
 
 
 def _on_or_off(text: str) -> bool:
