@@ -131,6 +131,14 @@ def test_encode_refuses_a_value_it_cannot_encode_with_type_error(name: str, valu
         resolve_codec(name).encode(value)
 
 
+def test_the_text_codec_refusing_a_dict_says_how_to_send_json() -> None:
+    # Routes speak text unless they say otherwise: a dict sent there is the usual slip.
+    with pytest.raises(
+        TypeError, match=r"^the text codec sends str, not dict; to send JSON, set value_type='json'"
+    ):
+        resolve_codec("text").encode({"hello": "world"})
+
+
 @pytest.mark.parametrize(
     "payload",
     ["", "{", "[1,]", "{'single': 'quotes'}", "[1] trailing", "nope"],

@@ -96,7 +96,12 @@ class TextCodec:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
         if type(value) is str or isinstance(value, str):
             return value
-        raise TypeError(f"the text codec sends str, not {type(value).__name__}")
+        # The route's codec is text unless it says otherwise: a dict sent there is the usual
+        # slip, so the error names the fix.
+        raise TypeError(
+            f"the text codec sends str, not {type(value).__name__}; to send JSON, "
+            "set value_type='json' on the route or the endpoint class"
+        )
 
 
 class BytesCodec:
