@@ -126,7 +126,9 @@ class WebSocketDisconnect(WebSocketError):
     def __init__(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         super().__init__(code, reason)
         self.code = int(code)
+        """The close code: the client's, or the one the framework closed with (see above)."""
         self.reason = reason
+        """The reason that came with ``code`` (empty if none did)."""
 
     def __str__(self) -> str:
         return f"WebSocket closed with code {self.code}" + (f": {self.reason}" if self.reason else "")

@@ -152,10 +152,13 @@ class ClientWebSocket(_AppRunner):
     def __init__(self, app: ASGIApp, scope: dict[str, Any], timeout: float) -> None:
         super().__init__(app, scope, timeout)
         self.accepted_subprotocol: str | None = None
+        """The subprotocol the application chose in ``accept()``, if any."""
         self.response_headers = Headers([])
+        """The headers the application added in ``accept()``."""
         self.close_code: int | None = None
         """The code the application closed with, once it has."""
         self.close_reason = ""
+        """The reason the application closed with, once it has."""
         self._client_closed = False
         self._close_read = False
         self._final: Message | None = None
