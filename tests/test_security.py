@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -446,6 +447,16 @@ def test_authentication_failed_headers_read_like_the_handshake_headers() -> None
     failure = AuthenticationFailed(401, headers={"WWW-Authenticate": "Token"})
     assert failure.headers["www-authenticate"] == "Token"
     assert "WWW-AUTHENTICATE" in failure.headers
+
+
+def test_authentication_failed_given_a_message_for_its_status_says_how_to_write_it() -> None:
+    # Else it failed only when the refusal went out, comparing the str with 200: a bare 500.
+    expected = (
+        r"write AuthenticationFailed\(401, 'invalid token'\), not AuthenticationFailed\('invalid token'\)"
+    )
+    with pytest.raises(TypeError, match=expected):
+        AuthenticationFailed("invalid token")  # type: ignore[arg-type]
+    assert AuthenticationFailed(HTTPStatus.FORBIDDEN).status_code == 403
 
 
 async def test_authentication_failed_closes_before_accept_without_the_http_response_extension() -> None:

@@ -207,6 +207,13 @@ class AuthenticationFailed(WebSocketError):
         body: str | bytes = b"",
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> None:
+        if not isinstance(status_code, int) or isinstance(status_code, bool):
+            # ``AuthenticationFailed("invalid token")``: the message where the status goes, which
+            # would otherwise fail only when the refusal is sent, comparing a str with 200.
+            raise TypeError(
+                f"AuthenticationFailed takes the HTTP status first, then the body: write "
+                f"AuthenticationFailed(401, {status_code!r}), not AuthenticationFailed({status_code!r})"
+            )
         super().__init__(status_code, body)
         self.status_code = status_code
         self.body = body.encode() if isinstance(body, str) else body
