@@ -757,8 +757,12 @@ async def test_a_message_over_max_message_size_closes_with_1009(
         await send_frame(ws, over)
         assert await close_code_from_app(ws) == 1009
     assert endpoint.calls == ["on_connect", "on_disconnect 1009"]
+    # The reason names the option, as the server's own limit (--max-message-size) is another.
+    unit = "characters" if isinstance(over, str) else "bytes"
+    assert ws.close_reason == f"message of 11 {unit}, over max_message_size (10)"
     [warning] = records(caplog, logging.WARNING)
     assert "1009" in warning.getMessage()
+    assert ws.close_reason in warning.getMessage()
     assert records(caplog, logging.ERROR) == []
 
 

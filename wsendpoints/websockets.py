@@ -591,7 +591,8 @@ class WebSocket:
     async def _too_big(self, data: str | bytes) -> WebSocketDisconnect:
         unit = "characters" if isinstance(data, str) else "bytes"
         return await self._reject_message(
-            CloseCode.MESSAGE_TOO_BIG, f"message of {len(data)} {unit}, over {self._max_size}"
+            CloseCode.MESSAGE_TOO_BIG,
+            f"message of {len(data)} {unit}, over max_message_size ({self._max_size})",
         )
 
     async def _idle(self) -> None:
