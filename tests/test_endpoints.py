@@ -481,6 +481,25 @@ def test_unknown_type_name_is_refused_when_the_class_is_defined(attribute: str) 
         type("Typo", (WebSocketEndpoint,), {attribute: "yaml"})
 
 
+@pytest.mark.parametrize(
+    ("encoding", "value_type"), [("json", "'json'"), ("bytes", "'bytes'"), (None, "'auto'")]
+)
+def test_starlette_s_encoding_attribute_is_refused_naming_value_type(
+    encoding: str | None, value_type: str
+) -> None:
+    # Ported from Starlette as it stood, the endpoint would have served text, unseen until
+    # on_receive got a str where it expected a dict.
+    with pytest.raises(
+        ConfigurationError, match=f"^Ported.encoding is Starlette's: write value_type = {value_type}"
+    ):
+        type("Ported", (WebSocketEndpoint,), {"encoding": encoding})
+
+
+def test_an_encoding_attribute_of_another_kind_is_the_endpoint_s_own() -> None:
+    endpoint = type("Own", (Echo,), {"encoding": "utf-8"})
+    assert endpoint.encoding == "utf-8"  # type: ignore[attr-defined]
+
+
 def forgot_async(self: WebSocketEndpoint, ws: WebSocket, *args: Any) -> None:
     pass
 

@@ -21,6 +21,8 @@ __all__ = ["WebSocketEndpoint"]
 logger = logging.getLogger("wsendpoints")
 
 _CONNECTED = ConnectionState.CONNECTED
+# Starlette's WebSocketEndpoint.encoding values, and the value_type of each.
+_STARLETTE_ENCODINGS = {"text": "text", "bytes": "bytes", "json": "json", None: "auto"}
 
 
 class WebSocketEndpoint:
@@ -76,6 +78,12 @@ class WebSocketEndpoint:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
+        if own.get("encoding", "") in _STARLETTE_ENCODINGS:
+            # Ported from Starlette, the endpoint would serve text, unseen until on_receive got a str.
+            value_type = _STARLETTE_ENCODINGS[own["encoding"]]
+            raise ConfigurationError(
+                f"{cls.__qualname__}.encoding is Starlette's: write value_type = {value_type!r} instead"
+            )
         check_codec_names(own, cls.__qualname__)
         if (
             "value_type" not in own
