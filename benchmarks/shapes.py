@@ -93,6 +93,9 @@ class _JSONSocket(_TextSocket):
             await on_receive(self, ujson.loads(message["text"]))
 
 
+_pack = msgpack.Packer().pack  # as the raw+msgpack floor packs: one Packer, reused
+
+
 class _MsgPackSocket(_TextSocket):
     __slots__ = ()
 
@@ -100,7 +103,7 @@ class _MsgPackSocket(_TextSocket):
         return msgpack.unpackb((await self._receive())["bytes"])
 
     async def send(self, value: Any) -> None:
-        await self._send({"type": "websocket.send", "bytes": msgpack.packb(value)})
+        await self._send({"type": "websocket.send", "bytes": _pack(value)})
 
     async def serve(self, on_receive: Any) -> None:
         receive = self._receive
