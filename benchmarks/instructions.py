@@ -53,7 +53,7 @@ from picows import WSFrame, WSTransport
 
 from . import client
 from .apps import floor
-from .report import LOOPBACK_JSON, LOOPBACK_TEXT, _table
+from .report import LOOPBACK_JSON, LOOPBACK_TEXT, _table, shown
 from .server import ServerProcess, client_pinned, raise_fd_limit
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -368,15 +368,15 @@ def render(results: list[Count], options: Options, command: str, seconds: float)
         if base is not None and base is not r and base.per_trip:
             ratio = base.mean / r.mean
             pairs = [b / a for a, b in zip(r.per_trip, base.per_trip, strict=False)]
-            ratio_cell = f"{ratio:.3f}x ({min(pairs):.3f}-{max(pairs):.3f})"
             target = TARGETS.get(r.codec) if r.conns == TARGET_CONNS and r.app.startswith("wse-") else None
+            ratio_cell = f"{shown(ratio, target or 0, digits=3)}x ({min(pairs):.3f}-{max(pairs):.3f})"
             if target is not None:
                 target_cell = f"≥ {target:.2f}x"
                 met_cell = _met(ratio, pairs, target)
             if base.kernel:
                 kernel = statistics.median(base.kernel) * base.mean  # instructions' worth per round trip
                 with_kernel = (base.mean + kernel) / (r.mean + kernel)
-                kernel_cell = f"{with_kernel:.3f}x"
+                kernel_cell = f"{shown(with_kernel, target or 0, digits=3)}x"
                 if target is not None:
                     met_cell += f"; with kernel: {'yes' if with_kernel >= target else '**no**'}"
         each = ", ".join(f"{n:,.0f}" for n in r.per_trip)
@@ -402,7 +402,8 @@ def render(results: list[Count], options: Options, command: str, seconds: float)
         "window's duration. `floor / app` is the floor's count over the app's (means of the repeats; "
         "in brackets each repeat with the floor's same repeat): the throughput ratio of a saturated "
         "server core if an instruction costs the same time in both. A target is met when the mean "
-        "meets it; borderline when the paired repeats fall on both sides.",
+        "meets it (unrounded: a mean that three decimals would round onto the target gets a fourth); "
+        "borderline when the paired repeats fall on both sides.",
         "",
         "Callgrind counts user-space instructions only. The kernel's socket work (one read and one "
         "write per round trip, the same for every app) costs the server's core too, so `floor / app` "
