@@ -495,9 +495,11 @@ def test_starlette_s_encoding_attribute_is_refused_naming_value_type(
         type("Ported", (WebSocketEndpoint,), {"encoding": encoding})
 
 
-def test_an_encoding_attribute_of_another_kind_is_the_endpoint_s_own() -> None:
-    endpoint = type("Own", (Echo,), {"encoding": "utf-8"})
-    assert endpoint.encoding == "utf-8"  # type: ignore[attr-defined]
+@pytest.mark.parametrize("encoding", ["utf-8", ["utf-8", "latin-1"], {"in": "utf-8"}], ids=repr)
+def test_an_encoding_attribute_of_another_kind_is_the_endpoint_s_own(encoding: object) -> None:
+    # Unhashable ones too: the check must not fail with "unhashable type" at class definition.
+    endpoint = type("Own", (Echo,), {"encoding": encoding})
+    assert endpoint.encoding == encoding  # type: ignore[attr-defined]
 
 
 def forgot_async(self: WebSocketEndpoint, ws: WebSocket, *args: Any) -> None:

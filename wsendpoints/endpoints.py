@@ -78,9 +78,11 @@ class WebSocketEndpoint:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
-        if own.get("encoding", "") in _STARLETTE_ENCODINGS:
+        encoding = own.get("encoding", "")
+        # Looked up only if a str or None: the class's own ``encoding`` may be a list or dict.
+        if (encoding is None or isinstance(encoding, str)) and encoding in _STARLETTE_ENCODINGS:
             # Ported from Starlette, the endpoint would serve text, unseen until on_receive got a str.
-            value_type = _STARLETTE_ENCODINGS[own["encoding"]]
+            value_type = _STARLETTE_ENCODINGS[encoding]
             raise ConfigurationError(
                 f"{cls.__qualname__}.encoding is Starlette's: write value_type = {value_type!r} instead"
             )
