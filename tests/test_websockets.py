@@ -415,6 +415,34 @@ async def test_a_view_raising_inside_async_with_logs_that_it_closed_with_1011(
     assert error.getMessage().endswith(" on /; closed with 1011")
 
 
+@pytest.mark.parametrize(
+    ("send", "named", "wrong"),
+    [
+        (lambda ws: ws.send_text({"a": 1}), "send_text sends str, not dict: send_json sends", "value_type"),
+        (lambda ws: ws.send(b"raw"), "set value_type='bytes' on the route", "JSON"),
+        (lambda ws: ws.send({"a": 1}), "to send JSON, set value_type='json' on the route", "bytes"),
+    ],
+    ids=["send_text(dict)", "send(bytes)", "send(dict)"],
+)
+async def test_sending_what_text_cannot_carry_names_the_fix_that_works(
+    send: Call, named: str, wrong: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The route's value_type does not change send_text, and bytes are no JSON.
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            await send(ws)
+
+    async with connect(api_for(view)) as client:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await client.receive_text()
+    assert closed.value.code == 1011
+    [error] = logged(caplog, logging.ERROR)
+    assert error.exc_info is not None
+    message = str(error.exc_info[1])
+    assert named in message
+    assert wrong not in message
+
+
 async def test_connection_state_follows_accept_and_close() -> None:
     states: list[ConnectionState] = []
 

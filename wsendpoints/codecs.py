@@ -97,10 +97,13 @@ class TextCodec:
         if type(value) is str or isinstance(value, str):
             return value
         # The route's codec is text unless it says otherwise: a dict sent there is the usual
-        # slip, so the error names the fix.
+        # slip, so the error names the fix (bytes are the other).
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            fix = "to send binary frames, set value_type='bytes'"
+        else:
+            fix = "to send JSON, set value_type='json'"
         raise TypeError(
-            f"the text codec sends str, not {type(value).__name__}; to send JSON, "
-            "set value_type='json' on the route or the endpoint class"
+            f"the text codec sends str, not {type(value).__name__}; {fix} on the route or the endpoint class"
         )
 
 

@@ -626,7 +626,15 @@ class WebSocket:
 
     async def send_text(self, value: str) -> None:
         """Send ``value`` as a text frame."""
-        await self.send_event({"type": "websocket.send", "text": _TEXT.encode(value)})
+        try:
+            text = _TEXT.encode(value)
+        except TypeError:
+            # Not the text codec's advice: the route's value_type does not change send_text.
+            raise TypeError(
+                f"send_text sends str, not {type(value).__name__}: send_json sends a value as JSON, "
+                "send_bytes sends bytes"
+            ) from None
+        await self.send_event({"type": "websocket.send", "text": text})
 
     async def send_bytes(self, value: bytes) -> None:
         """Send ``value`` as a binary frame."""
