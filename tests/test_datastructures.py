@@ -190,6 +190,8 @@ def test_address_is_immutable() -> None:
         (["name=café".encode().decode("latin-1")], {"name": "café"}),
         # Bytes that are not UTF-8 stay as they came, and so does text beyond latin-1.
         (["a=caf\xe9", "b=☕"], {"a": "caf\xe9", "b": "☕"}),
+        # Each cookie on its own: one that is not UTF-8 leaves the others of its header alone.
+        (["a=" + "café".encode().decode("latin-1") + "; b=caf\xe9"], {"a": "café", "b": "caf\xe9"}),
     ],
 )
 def test_parse_cookies(headers: list[str], cookies: dict[str, str]) -> None:

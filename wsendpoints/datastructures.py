@@ -88,14 +88,16 @@ def parse_cookies(headers: Iterable[str]) -> dict[str, str]:
     path.
 
     The headers are text as ASGI servers decode them, byte for byte (latin-1). Browsers send
-    a cookie's characters as UTF-8, so a header that is valid UTF-8 is read as such
-    (``café``, not ``cafÃ©``); any other stays as it came.
+    a cookie's characters as UTF-8, so a cookie that is valid UTF-8 is read as such
+    (``café``, not ``cafÃ©``); any other stays as it came, and the others in its header
+    read as they would without it.
     """
     cookies: dict[str, str] = {}
     for header in headers:
-        with contextlib.suppress(UnicodeError):
-            header = header.encode("latin-1").decode()
-        for pair in header.split(";"):
+        for pair in header.split(";"):  # a ";" byte is never part of a UTF-8 character
+            if not pair.isascii():
+                with contextlib.suppress(UnicodeError):
+                    pair = pair.encode("latin-1").decode()
             name, equals, value = pair.partition("=")
             name, value = name.strip(), value.strip()
             if not equals or not name:
