@@ -21,8 +21,8 @@ __all__ = ["WebSocketEndpoint"]
 logger = logging.getLogger("wsendpoints")
 
 _CONNECTED = ConnectionState.CONNECTED
-# Starlette's WebSocketEndpoint.encoding values, and the value_type of each.
-_STARLETTE_ENCODINGS = {"text": "text", "bytes": "bytes", "json": "json", None: "auto"}
+# Starlette's WebSocketEndpoint.encoding values that name a codec; value_type takes the same names.
+_STARLETTE_ENCODINGS = frozenset({"text", "bytes", "json"})
 
 
 class WebSocketEndpoint:
@@ -78,13 +78,13 @@ class WebSocketEndpoint:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
-        encoding = own.get("encoding", "")
-        # Looked up only if a str or None: the class's own ``encoding`` may be a list or dict.
-        if (encoding is None or isinstance(encoding, str)) and encoding in _STARLETTE_ENCODINGS:
-            # Ported from Starlette, the endpoint would serve text, unseen until on_receive got a str.
-            value_type = _STARLETTE_ENCODINGS[encoding]
+        encoding = own.get("encoding")
+        # Only Starlette's values that change what on_receive gets: ported as it stood, the endpoint
+        # would serve text unseen. None is Starlette's default, and a common one for an attribute
+        # of the class's own; a list or dict is the class's own too.
+        if isinstance(encoding, str) and encoding in _STARLETTE_ENCODINGS:
             raise ConfigurationError(
-                f"{cls.__qualname__}.encoding is Starlette's: write value_type = {value_type!r} instead"
+                f"{cls.__qualname__}.encoding is Starlette's: write value_type = {encoding!r} instead"
             )
         check_codec_names(own, cls.__qualname__)
         if (
