@@ -11,8 +11,14 @@ import anyio
 import pytest
 
 from wsendpoints import API, WebSocket, WebSocketDisconnect
-from wsendpoints.exceptions import ConfigurationError, HandshakeRejected, WebSocketStateError
+from wsendpoints.exceptions import (
+    AuthenticationFailed,
+    ConfigurationError,
+    HandshakeRejected,
+    WebSocketStateError,
+)
 from wsendpoints.testing import ClientWebSocket, connect
+from wsendpoints.views import FunctionView
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -132,6 +138,34 @@ async def test_view_gets_path_params_as_keyword_arguments() -> None:
             "seat": 12,
             "path_params": {"room": "blue", "seat": 12},
         }
+
+
+async def test_a_function_view_is_an_asgi_app_of_its_own(caplog: pytest.LogCaptureFixture) -> None:
+    # The API serves its views' connections in its own frame; a FunctionView used
+    # without one (mounted in another framework, say) must serve them alike.
+    async def echo(ws: WebSocket) -> None:
+        async with ws:
+            async for message in ws:
+                if message == "fail":
+                    raise RuntimeError("view failed")
+                await ws.send(f"{message} from {ws.user}")
+
+    async def who(ws: WebSocket) -> str:
+        if ws.query_params.get("token") != "s3cret":
+            raise AuthenticationFailed(401, "who are you?")
+        return "alice"
+
+    for app, user in [(FunctionView(echo), None), (FunctionView(echo, authenticate=who), "alice")]:
+        async with connect(app, "/?token=s3cret") as ws:
+            await ws.send_text("hi")
+            assert await ws.receive_text() == f"hi from {user}"
+            await ws.send_text("fail")
+            assert await close_code_from_app(ws) == 1011
+    assert [str(r.exc_info[1]) for r in error_records(caplog) if r.exc_info] == ["view failed"] * 2
+    with pytest.raises(HandshakeRejected) as rejected:
+        async with connect(FunctionView(echo, authenticate=who), "/?token=guess"):
+            pass
+    assert (rejected.value.status_code, rejected.value.body) == (401, b"who are you?")
 
 
 async def test_view_that_returns_without_closing_is_closed_with_1000() -> None:

@@ -10,12 +10,13 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+from typing import Any, Literal, TypedDict, TypeGuard, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ._checks import is_positive_int
+from ._dispatch import serving
 from ._mounted import MountedConnection
 from .broadcast import Broadcast, BroadcastBackend, Overflow
 from .codecs import Codec, check_codec_names
@@ -27,9 +28,6 @@ from .serving import ServerOptions, serve
 from .types import ASGIApp, Middleware, Receive, Scope, Send
 from .views import FunctionView
 from .websockets import WebSocket
-
-if TYPE_CHECKING:
-    from ._dispatch import serving
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -338,7 +336,21 @@ class API:
                 self._open += 1
                 try:
                     if isinstance(target, Route):
-                        await target.app(scope, receive, send)
+                        app = target.app
+                        if type(app) is FunctionView:
+                            # FunctionView.__call__ written here: the view's coroutine is then
+                            # awaited by this frame, so each connection keeps a coroutine frame
+                            # fewer (~0.3 KiB) and every message resumes one fewer.
+                            ws = app.connection(scope, receive, send)
+                            if await ws._receive_connect():
+                                async with serving(ws, app.name):
+                                    await app.serve(ws)
+                        elif _is_endpoint(app):
+                            # Its dispatch() rather than the instance: the wrapper that the
+                            # instance's __await__ returns would be kept as long, for nothing.
+                            await app(scope, receive, send).dispatch()
+                        else:
+                            await app(scope, receive, send)
                     else:
                         await self._serve_mounted(target, scope, receive, send)
                 finally:
@@ -357,7 +369,7 @@ class API:
             if await ws._receive_connect():
                 await ws._refuse(404, CloseCode.NORMAL_CLOSURE)
         elif kind == "http":
-            if any(route.match(path) is not None for route in self.routes):
+            if _has_route(self.routes, path):
                 # A WebSocket route reached without the upgrade (a browser tab, curl, a proxy
                 # that drops the Upgrade header): say so, rather than "no such path".
                 await _respond(
@@ -551,6 +563,16 @@ def _match(routes: list[Route], path: str, scope: Scope) -> Route | None:
             scope["path_params"] = {**scope["path_params"], **params} if "path_params" in scope else params
             return route
     return None
+
+
+def _is_endpoint(app: object) -> TypeGuard[type[WebSocketEndpoint]]:
+    return isinstance(app, type) and issubclass(app, WebSocketEndpoint)
+
+
+def _has_route(routes: list[Route], path: str) -> bool:
+    # Not a generator expression in `API.__call__`: it would make `path` a cell, one more
+    # object that every connection keeps.
+    return any(route.match(path) is not None for route in routes)
 
 
 _UPGRADE_REQUIRED = b"Upgrade Required: this path takes WebSocket connections only"

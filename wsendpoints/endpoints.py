@@ -180,16 +180,21 @@ class WebSocketEndpoint:
                     await on_receive(ws, data)
         finally:
             if connected:
-                # Shielded from whatever ended the connection; only a shutdown that
-                # has run out of time cancels the scope itself (API.close_connections).
-                api = ws.scope.get("wsendpoints.api")
-                with anyio.CancelScope(shield=True) as cleanup:
-                    if api is not None:
-                        api._cleaning_up(cleanup)
-                    try:
-                        await self.on_disconnect(ws, ws.close_code or CloseCode.ABNORMAL_CLOSURE)
-                    except Exception:
-                        logger.exception("error in %s.on_disconnect on %s", type(self).__qualname__, ws.path)
-                    finally:
-                        if api is not None:
-                            api._cleaned_up(cleanup)
+                await _run_on_disconnect(self, ws)
+
+
+async def _run_on_disconnect(endpoint: WebSocketEndpoint, ws: WebSocket) -> None:
+    # Out of `dispatch`, whose frame every connection keeps: its locals would be kept too.
+    # Shielded from whatever ended the connection; only a shutdown that has run out of
+    # time cancels the scope itself (API.close_connections).
+    api = ws.scope.get("wsendpoints.api")
+    with anyio.CancelScope(shield=True) as cleanup:
+        if api is not None:
+            api._cleaning_up(cleanup)
+        try:
+            await endpoint.on_disconnect(ws, ws.close_code or CloseCode.ABNORMAL_CLOSURE)
+        except Exception:
+            logger.exception("error in %s.on_disconnect on %s", type(endpoint).__qualname__, ws.path)
+        finally:
+            if api is not None:
+                api._cleaned_up(cleanup)

@@ -80,10 +80,27 @@ class FunctionView:
                 f"({', '.join(names) or 'none'}) after the WebSocket: {exc}"
             ) from None
 
+    def connection(self, scope: Scope, receive: Receive, send: Send) -> WebSocket:
+        """The `WebSocket` of one connection to this view, with the route's options."""
+        return WebSocket(scope, receive, send, caught_close_codes=self._caught, **self._options)
+
+    def serve(self, ws: WebSocket) -> Awaitable[None]:
+        """What runs as the connection's handler: the view, after the ``authenticate`` hook if any.
+
+        Without a hook this is the view's own coroutine, with no frame of ours
+        around it (the API awaits it straight inside `serving`).
+        """
+        if self.authenticate is None:
+            return self.view(ws, **ws.scope.get("path_params", {}))
+        return self._authenticated(ws, self.authenticate)
+
+    async def _authenticated(self, ws: WebSocket, hook: Callable[[WebSocket], Awaitable[Any]]) -> None:
+        if await authenticate(ws, hook):
+            await self.view(ws, **ws.scope.get("path_params", {}))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ws = WebSocket(scope, receive, send, caught_close_codes=self._caught, **self._options)
-        if not await ws._receive_connect():
-            return
-        async with serving(ws, self.name):
-            if self.authenticate is None or await authenticate(ws, self.authenticate):
-                await self.view(ws, **scope.get("path_params", {}))
+        # `API.__call__` does the same for its routes, in its own frame: keep the two in step.
+        ws = self.connection(scope, receive, send)
+        if await ws._receive_connect():
+            async with serving(ws, self.name):
+                await self.serve(ws)
