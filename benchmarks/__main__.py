@@ -19,6 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 from . import inprocess, loopback, machine, memory, report
 from .apps import json_codec_names, parse_candidates
@@ -63,7 +64,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     group = parser.add_argument_group("memory")
     group.add_argument("--idle", type=int, default=2000, help="idle connections")
+    group.add_argument("--memory-rounds", type=int, help="rounds of every app (default 5, quick 1)")
     return parser.parse_args(argv)
+
+
+def _memory_result(saved: dict[str, Any]) -> memory.Result:
+    if "rss_after" in saved:  # saved before the memory part took rounds: one sample
+        before, after = saved.pop("rss_before"), saved.pop("rss_after")
+        saved["samples"] = [] if saved["error"] else [(after - before) / saved["conns"]]
+    return memory.Result(**saved)
 
 
 def rerender(path: Path) -> str:
@@ -74,7 +83,7 @@ def rerender(path: Path) -> str:
         raw.get("command", "python -m benchmarks"),
         [inprocess.Result(**r) for r in raw["inprocess"]],
         [loopback.Run(**r) for r in raw["loopback"]],
-        [memory.Result(**r) for r in raw["memory"]],
+        [_memory_result(r) for r in raw["memory"]],
         raw.get("notes", []),
     )
 
@@ -126,7 +135,13 @@ def main(argv: list[str] | None = None) -> None:
         loopback_runs = loopback.run(loopback_options)
     if "memory" in args.parts:
         apps = ("raw", "wse-endpoint", "wse-view") if args.quick else memory.APPS
-        memory_options = memory.Options(conns=args.idle, apps=apps, candidates=candidates, progress=progress)
+        memory_options = memory.Options(
+            conns=args.idle,
+            apps=apps,
+            rounds=args.memory_rounds or (1 if args.quick else 5),
+            candidates=candidates,
+            progress=progress,
+        )
         memory_results = memory.run(memory_options)
     notes += [f"`@{label}`: the package copy at `{path}`" for label, path in candidates.items()]
     notes.append(f"took {perf_counter() - started:.0f} s")

@@ -7,11 +7,17 @@ every app has accepted and sits in its receive loop), waits for the echoes,
 lets the server settle, and reads its RSS. The result is the growth per
 connection: the server's own per-connection state (uvicorn, websockets) plus
 the framework's.
+
+The apps take turns, round after round, each in a fresh server: one sample is
+judged at the third decimal against its target, and a round's samples share
+whatever the machine was doing, so the report takes the median over rounds of
+each app's ratio to raw in the same round.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -29,14 +35,13 @@ APPS = ("raw", "wse-endpoint", "wse-view", "starlette", "fastapi", "litestar")
 class Result:
     app: str
     conns: int
-    rss_before: int = 0
-    rss_after: int = 0
+    samples: list[float] = field(default_factory=list)  # bytes of RSS per connection, one per round
     error: str = ""
 
     @property
     def per_conn(self) -> float:
-        """Bytes of RSS per idle connection."""
-        return (self.rss_after - self.rss_before) / self.conns
+        """Bytes of RSS per idle connection, the median over rounds."""
+        return statistics.median(self.samples)
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Options:
     conns: int = 2000
     apps: tuple[str, ...] = APPS
     settle: float = 1.0
+    rounds: int = 5
     candidates: dict[str, str] = field(default_factory=dict)  # label -> path of a wsendpoints copy
     progress: Callable[[str], None] = print
 
@@ -64,36 +70,45 @@ async def _warm_up(url: str) -> None:
     await client.close(await _open(url, 20))
 
 
-async def _hold(server: ServerProcess, result: Result, settle: float) -> None:
-    echoers = await _open(server.url, result.conns)
+async def _hold(server: ServerProcess, conns: int, settle: float) -> int:
+    """Hold ``conns`` idle connections; the server's RSS meanwhile."""
+    echoers = await _open(server.url, conns)
     try:
         await asyncio.sleep(settle)
-        result.rss_after = server.rss()
+        return server.rss()
     finally:
         await client.close(echoers, timeout=10)
 
 
+def _measure(app: str, options: Options, server_core: int | None) -> float:
+    """Bytes of RSS per idle connection of ``app``, in a server of its own."""
+    name, label = split(app)
+    candidate = options.candidates[label] if label else None
+    with ServerProcess(name, "text", server_core, candidate) as server:
+        uvloop.run(_warm_up(server.url))
+        wait_for_cpu_idle(server)
+        before = server.rss()
+        after = uvloop.run(_hold(server, options.conns, options.settle))
+    return (after - before) / options.conns
+
+
 def run(options: Options) -> list[Result]:
     raise_fd_limit()
-    results = []
     apps = list(options.apps)
     apps += [
         f"{app}@{label}" for app in options.apps if app.startswith("wse-") for label in options.candidates
     ]
+    results = {app: Result(app, options.conns) for app in apps}
     with client_pinned() as server_core:
-        for app in apps:
-            started = perf_counter()
-            result = Result(app, options.conns)
-            name, label = split(app)
-            candidate = options.candidates[label] if label else None
-            try:
-                with ServerProcess(name, "text", server_core, candidate) as server:
-                    uvloop.run(_warm_up(server.url))
-                    wait_for_cpu_idle(server)
-                    result.rss_before = server.rss()
-                    uvloop.run(_hold(server, result, options.settle))
-            except Exception as exc:
-                result.error = f"{type(exc).__name__}: {exc}"[:160]
-            results.append(result)
-            options.progress(f"memory {app}: {perf_counter() - started:.1f} s")
-    return results
+        for round_ in range(1, options.rounds + 1):
+            for app in apps:
+                result = results[app]
+                if result.error:
+                    continue
+                started = perf_counter()
+                try:
+                    result.samples.append(_measure(app, options, server_core))
+                except Exception as exc:
+                    result.error = f"{type(exc).__name__}: {exc}"[:160]
+                options.progress(f"memory {app}, round {round_}: {perf_counter() - started:.1f} s")
+    return list(results.values())

@@ -227,6 +227,18 @@ def loopback_targets(
 # -- memory ------------------------------------------------------------------------------------
 
 
+def _memory_ratios(result: memory.Result, base: memory.Result | None) -> list[float]:
+    """``result``'s RSS per connection over raw's, round by round."""
+    if base is None or base.error or result.error:
+        return []
+    return [sample / floor for sample, floor in zip(result.samples, base.samples, strict=False) if floor > 0]
+
+
+def _spread(values: list[float], digits: int) -> str:
+    """`` (low-high)`` when there is more than one value."""
+    return f" ({min(values):.{digits}f}-{max(values):.{digits}f})" if len(values) > 1 else ""
+
+
 def memory_table(results: list[memory.Result]) -> list[str]:
     base = next((r for r in results if r.app == "raw" and not r.error), None)
     rows = []
@@ -234,14 +246,18 @@ def memory_table(results: list[memory.Result]) -> list[str]:
         if result.error:
             rows.append([f"`{result.app}`", result.error, ""])
             continue
-        ratio = f"{result.per_conn / base.per_conn:.2f}x" if base and base.per_conn > 0 else "-"
-        rows.append([f"`{result.app}`", f"{result.per_conn / 1024:.1f}", ratio])
+        kib = [sample / 1024 for sample in result.samples]
+        ratios = _memory_ratios(result, base)
+        ratio = f"{statistics.median(ratios):.2f}x{_spread(ratios, 2)}" if ratios else "-"
+        rows.append([f"`{result.app}`", f"{statistics.median(kib):.1f}{_spread(kib, 1)}", ratio])
     conns = results[0].conns if results else 0
+    rounds = max((len(r.samples) for r in results), default=0)
     return [
         "## Memory",
         "",
         f"Growth of the server's RSS with {conns:,} idle connections (each has echoed one message), "
-        "in KiB per connection: uvicorn's own state included.",
+        f"in KiB per connection: uvicorn's own state included. Median of {rounds} round(s), the apps "
+        "taking turns; the ratio is the median of each round's ratio to raw; in brackets the range.",
         "",
         *_table(["app", "KiB per connection", "x raw"], rows),
     ]
@@ -251,14 +267,15 @@ def memory_targets(results: list[memory.Result]) -> list[list[str]]:
     base = next((r for r in results if r.app == "raw" and not r.error), None)
     rows = []
     for result in results:
-        if base is None or base.per_conn <= 0 or result.error or not result.app.startswith("wse-"):
+        ratios = _memory_ratios(result, base)
+        if not ratios or not result.app.startswith("wse-"):
             continue
-        ratio = result.per_conn / base.per_conn
+        ratio = statistics.median(ratios)
         rows.append(
             [
                 f"idle memory `{result.app}` vs raw",
                 "≤ 1.10x",
-                f"{shown(ratio, MEMORY_RATIO)}x",
+                f"{shown(ratio, MEMORY_RATIO)}x{_spread(ratios, 3)}",
                 _ok(ratio <= MEMORY_RATIO),
             ]
         )
