@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
-from wsendpoints import API, WebSocket, WebSocketDisconnect, WebSocketEndpoint
+from wsendpoints import API, CloseCode, WebSocket, WebSocketDisconnect, WebSocketEndpoint
 from wsendpoints.codecs import Codec
 from wsendpoints.exceptions import ConfigurationError, HandshakeRejected
 from wsendpoints.testing import ClientWebSocket, connect
@@ -402,6 +402,30 @@ async def test_on_disconnect_runs_once_with_the_close_code(end: Any, expected_co
     async with connect(served(Endpoint)) as ws:
         await end(ws)
     assert codes == [expected_code]
+
+
+@pytest.mark.parametrize(
+    ("code", "member"),
+    [
+        (1002, "PROTOCOL_ERROR"),
+        (1010, "MANDATORY_EXTENSION"),
+        (1014, "BAD_GATEWAY"),
+        (3000, None),
+        (4000, None),
+    ],
+)
+async def test_a_client_s_close_code_reaches_on_disconnect_as_sent(code: int, member: str | None) -> None:
+    seen: list[tuple[int, int | None]] = []
+
+    class Endpoint(WebSocketEndpoint):
+        async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+            seen.append((close_code, ws.close_code))
+
+    async with connect(served(Endpoint)) as ws:
+        await ws.close(code)
+    expected = CloseCode[member] if member else code
+    assert seen == [(expected, expected)]
+    assert all(type(c) is int for c in seen[0])
 
 
 async def test_cancelled_connection_closes_with_1001_and_still_runs_on_disconnect() -> None:

@@ -143,9 +143,12 @@ def test_handshake_rejected_carries_status_and_close_code() -> None:
     [
         ("NORMAL_CLOSURE", 1000),
         ("GOING_AWAY", 1001),
+        ("PROTOCOL_ERROR", 1002),
         ("UNSUPPORTED_DATA", 1003),
         ("INVALID_PAYLOAD", 1007),
+        ("MANDATORY_EXTENSION", 1010),
         ("INTERNAL_ERROR", 1011),
+        ("BAD_GATEWAY", 1014),
     ],
 )
 def test_close_codes_have_their_rfc_6455_values(member: str, code: int) -> None:

@@ -55,19 +55,30 @@ __all__ = [
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes (RFC 6455, section 7.4) that wsendpoints uses or reports."""
+    """The registered WebSocket close codes (RFC 6455, section 7.4) a connection can end with.
+
+    Those wsendpoints sends (the table in `wsendpoints.exceptions`), those a client,
+    a server or a proxy can send, and the two that only report an end without a close
+    frame (1005, 1006); not 1004 (reserved) nor 1015 (a failed TLS handshake, before
+    any WebSocket). A code it does not name, such as 3000-4999, stays a plain int:
+    ``close_code`` and ``WebSocketDisconnect.code`` are ints, equal to a member when
+    the code is one.
+    """
 
     NORMAL_CLOSURE = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
     UNSUPPORTED_DATA = 1003
     NO_STATUS_RECEIVED = 1005
     ABNORMAL_CLOSURE = 1006
     INVALID_PAYLOAD = 1007
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
     TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
 
 
 class WebSocketError(Exception):

@@ -6,9 +6,11 @@ crash), so wsendpoints refuses them before anything reaches the server.
 
 from __future__ import annotations
 
-from wsendpoints import API, WebSocket
+from wsendpoints import API, WebSocket, WebSocketEndpoint
 
 api = API()
+# The close codes `Recorder.on_disconnect` saw, oldest first; `/recorded` sends and clears them.
+recorded: list[int] = []
 
 
 @api.websocket_route("/subprotocol")
@@ -27,3 +29,18 @@ async def echo(ws: WebSocket) -> None:
     async with ws:
         async for message in ws:
             await ws.send(message)
+
+
+class Recorder(WebSocketEndpoint):
+    async def on_disconnect(self, ws: WebSocket, close_code: int) -> None:
+        recorded.append(close_code)
+
+
+api.add_websocket("/record", Recorder)
+
+
+@api.websocket_route("/recorded", send_type="json")
+async def report(ws: WebSocket) -> None:
+    async with ws:
+        await ws.send(recorded)
+        recorded.clear()

@@ -9,6 +9,7 @@ The client is asyncio-only; the servers cover trio too (see `conftest.py`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -69,3 +70,27 @@ async def test_a_close_reason_over_123_bytes_closes_with_1011(running: Running) 
 async def test_a_close_reason_of_123_bytes_arrives_whole(running: Running) -> None:
     reason = "é" * 61 + "!"
     assert await closed_with(f"{running.url}/close/4999?reason={quote(reason)}") == (4999, reason)
+
+
+# What on_disconnect sees when the client closes with a code: the servers read it for the app.
+# uvicorn's wsproto stack does not know 1014 and fails the close as a protocol error (1002);
+# hypercorn reports 1006 for any close the client starts (docs/close-codes.md says both).
+_CLIENT_CODES = [1002, 1010, 1014, 3000, 4000]
+_SEEN = {
+    "uvicorn-websockets": _CLIENT_CODES,
+    "uvicorn-sansio": _CLIENT_CODES,
+    "uvicorn-wsproto": [1002, 1010, 1002, 3000, 4000],
+    "hypercorn-trio": [1006] * len(_CLIENT_CODES),
+}
+
+
+async def test_a_client_s_close_code_reaches_on_disconnect(running: Running, server: str) -> None:
+    for code in _CLIENT_CODES:
+        async with open_ws(f"{running.url}/record") as ws:
+            await ws.close(code)
+    seen: list[int] = []
+    with anyio.fail_after(TIMEOUT):
+        while len(seen) < len(_CLIENT_CODES):  # on_disconnect may run after the client saw the close
+            async with open_ws(f"{running.url}/recorded") as ws:
+                seen += json.loads(await ws.recv())
+    assert sorted(seen) == sorted(_SEEN[server])
