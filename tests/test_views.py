@@ -19,6 +19,7 @@ from wsendpoints.exceptions import (
 )
 from wsendpoints.testing import ClientWebSocket, connect
 from wsendpoints.views import FunctionView
+from wsendpoints.websockets import ALL_CODES
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -299,6 +300,52 @@ async def test_which_disconnects_async_with_silences(
         await ws.close(client_code)
     assert events == [seen]
     assert error_records(caplog) == []
+
+
+@pytest.mark.parametrize("client_code", [1000, 1001, 1007, 4000])
+async def test_caught_close_codes_all_codes_silences_every_code(client_code: int) -> None:
+    api = API()
+    events: list[str] = []
+
+    # Typed, not through a dict of options: mypy checks that the route takes ALL_CODES.
+    @api.websocket_route("/", catch_disconnect=False, caught_close_codes=ALL_CODES)
+    async def listener(ws: WebSocket) -> None:
+        try:
+            async with ws:
+                await ws.receive()
+            events.append("after the block")
+        except WebSocketDisconnect as exc:
+            events.append(f"raised {exc.code}")
+
+    async with connect(api) as ws:
+        await ws.close(client_code)
+    assert events == ["after the block"]
+
+
+class _Clean:
+    """A container of codes that cannot be listed: the normal ones."""
+
+    def __contains__(self, code: object) -> bool:
+        return code in (1000, 1001)
+
+
+@pytest.mark.parametrize(("client_code", "seen"), [(1001, "after the block"), (4000, "raised 4000")])
+async def test_caught_close_codes_takes_a_container_asked_for_each_code(client_code: int, seen: str) -> None:
+    api = API()
+    events: list[str] = []
+
+    @api.websocket_route("/", caught_close_codes=_Clean())
+    async def listener(ws: WebSocket) -> None:
+        try:
+            async with ws:
+                await ws.receive()
+            events.append("after the block")
+        except WebSocketDisconnect as exc:
+            events.append(f"raised {exc.code}")
+
+    async with connect(api) as ws:
+        await ws.close(client_code)
+    assert events == [seen]
 
 
 async def test_uncaught_disconnect_leaving_the_view_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,7 +8,7 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TypedDict, TypeGuard, TypeVar
 
@@ -53,7 +53,8 @@ class RouteOptions(TypedDict, total=False):
       them beside ``value_type`` is refused.
     - ``catch_disconnect`` (views only, default True): whether ``async with ws``
       silences `WebSocketDisconnect`; ``caught_close_codes`` is the finer form,
-      the codes it silences (None: ``catch_disconnect`` decides).
+      the codes it silences (None: ``catch_disconnect`` decides;
+      ``wsendpoints.websockets.ALL_CODES``: every code).
     - ``idle_timeout`` (off by default): when the handler has waited
       that many seconds for the client's next message, the connection is
       closed with 1001. Only that wait is timed: a handler busy in
@@ -77,7 +78,7 @@ class RouteOptions(TypedDict, total=False):
     receive_type: str | Codec
     send_type: str | Codec
     catch_disconnect: bool
-    caught_close_codes: Iterable[int] | None
+    caught_close_codes: Iterable[int] | Container[int] | None
     idle_timeout: float | None
     group_queue_size: int
     group_overflow: Overflow

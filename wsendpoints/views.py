@@ -24,7 +24,9 @@ class FunctionView:
 
     The options are those of ``API.websocket_route``. ``caught_close_codes``,
     when given, says which close codes ``async with ws`` silences and overrides
-    ``catch_disconnect`` (True: every code; False: none).
+    ``catch_disconnect`` (True: every code; False: none): the codes themselves,
+    or a container that answers ``code in it``, such as
+    ``wsendpoints.websockets.ALL_CODES`` (every code).
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class FunctionView:
         receive_type: str | Codec = "text",
         send_type: str | Codec = "text",
         catch_disconnect: bool = True,
-        caught_close_codes: Iterable[int] | None = None,
+        caught_close_codes: Iterable[int] | Container[int] | None = None,
         idle_timeout: float | None = None,
         group_queue_size: int = 100,
         group_overflow: Overflow = "drop_oldest",
@@ -65,8 +67,11 @@ class FunctionView:
         self.authenticate = authenticate
         self.name = getattr(view, "__qualname__", repr(view))
         self._caught: Container[int]
-        if caught_close_codes is not None:
+        if isinstance(caught_close_codes, Iterable):
             self._caught = frozenset(int(code) for code in caught_close_codes)
+        elif caught_close_codes is not None:
+            # ALL_CODES, or another container that cannot be listed: asked for each code.
+            self._caught = caught_close_codes
         else:
             self._caught = ALL_CODES if catch_disconnect else frozenset()
 
