@@ -26,6 +26,7 @@ from wsendpoints.exceptions import (
     WebSocketStateError,
 )
 from wsendpoints.testing import ClientWebSocket, connect
+from wsendpoints.views import FunctionView
 
 View = Callable[..., Awaitable[None]]
 Call = Callable[[WebSocket], Awaitable[Any]]
@@ -1026,6 +1027,100 @@ def test_a_websocket_needs_a_websocket_scope() -> None:
 def test_task_group_is_refused_outside_wsendpoints_dispatch() -> None:
     with pytest.raises(WebSocketStateError, match="task group"):
         _ = bare().task_group
+
+
+class PublishesWithWsApi(WebSocketEndpoint):
+    """Echoes through a group, publishing with ``ws.api``: it never sees the module's ``api``."""
+
+    async def on_connect(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.join("echo")
+
+    async def on_receive(self, ws: WebSocket, message: str) -> None:
+        await ws.api.publish("echo", f"{type(ws.api).__name__}: {message}")
+
+
+async def publishes_with_ws_api(ws: WebSocket) -> None:
+    async with ws:
+        await ws.join("echo")
+        async for message in ws:
+            await ws.api.publish("echo", f"{type(ws.api).__name__}: {message}")
+
+
+@pytest.mark.parametrize("handler", [PublishesWithWsApi, publishes_with_ws_api], ids=["endpoint", "view"])
+async def test_ws_api_is_the_api_serving_the_connection(handler: Any) -> None:
+    api = API()
+    api.add_websocket("/", handler)
+    async with connect(api) as client:
+        await client.send_text("hi")
+        assert await client.receive_text() == "API: hi"
+
+
+async def test_ws_api_under_middleware_that_builds_its_own_scope() -> None:
+    def middleware(app: Any) -> Any:
+        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, "tagged": True}, receive, send)
+
+        return wrapped
+
+    api = API(middleware=[middleware])
+    seen: list[Any] = []
+
+    @api.websocket_route("/")
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            seen.append((ws.api, ws.scope["tagged"]))
+            await ws.api.publish("nowhere", "nobody listens")
+
+    async with connect(api):
+        pass
+    assert seen == [(api, True)]
+
+
+async def test_ws_api_under_a_mount_is_the_api_whose_route_serves_it() -> None:
+    inner, outer = API(), API()
+    seen: list[API] = []
+
+    @inner.websocket_route("/ws")
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            seen.append(ws.api)
+
+    outer.mount("/sub", inner, websocket=True)
+    async with connect(outer, "/sub/ws"):
+        pass
+    assert seen == [inner]
+
+
+@pytest.mark.parametrize("how", ["endpoint", "view"])
+async def test_ws_api_is_refused_on_a_connection_no_api_serves(how: str) -> None:
+    errors: list[Exception] = []
+
+    def look(ws: WebSocket) -> None:
+        try:
+            _ = ws.api
+        except Exception as exc:
+            errors.append(exc)
+
+    async def view(ws: WebSocket) -> None:
+        async with ws:
+            look(ws)
+
+    class Endpoint(WebSocketEndpoint):
+        async def on_connect(self, ws: WebSocket) -> None:
+            look(ws)
+            await ws.accept()
+
+    app: Any = Endpoint if how == "endpoint" else FunctionView(view)
+    async with connect(app):
+        pass
+    assert [type(error) for error in errors] == [WebSocketStateError]
+    assert "no wsendpoints API serves this connection" in str(errors[0])
+
+
+def test_ws_api_is_refused_on_a_scope_without_an_api() -> None:
+    with pytest.raises(WebSocketStateError, match="API"):
+        _ = bare().api
 
 
 # -- misuse ------------------------------------------------------------------------------------------

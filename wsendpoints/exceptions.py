@@ -97,7 +97,8 @@ class WebSocketStateError(WebSocketError, RuntimeError):
     """A call that the connection's current state does not allow.
 
     For example sending before ``accept()``, or after the application closed
-    the connection. Raised immediately instead of waiting on the server.
+    the connection. Raised immediately instead of waiting on the server. Also
+    raised by ``ws.api`` and ``ws.join()`` on a connection no API serves.
     """
 
 

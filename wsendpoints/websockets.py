@@ -58,6 +58,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from .applications import API
     from .broadcast.hub import ConnectionOutbox, Overflow
 
 __all__ = ["ALL_CODES", "ConnectionState", "WebSocket"]
@@ -146,6 +147,9 @@ class WebSocket:
     raises it in an exception group holding nothing else. ``async for message in ws``
     is ``while True: message = await ws.receive()``: it ends by raising
     `WebSocketDisconnect`, which that block silences.
+
+    ``ws.api`` is the `API` serving the connection, so that a handler in a module
+    of its own publishes with ``await ws.api.publish(...)``, importing no ``api``.
     """
 
     __slots__ = (
@@ -326,6 +330,21 @@ class WebSocket:
         return self._task_group
 
     # -- groups ---------------------------------------------------------------------
+
+    @property
+    def api(self) -> API:
+        """The `API` whose route serves this connection (the innermost, under mounts).
+
+        `WebSocketStateError` when no API does: a view's `FunctionView` or an
+        endpoint class served as a bare ASGI app (a Starlette route, say).
+        """
+        api: API | None = self.scope.get("wsendpoints.api")
+        if api is None:
+            raise WebSocketStateError(
+                "ws.api: no wsendpoints API serves this connection (its scope has no "
+                "'wsendpoints.api'); serve the view or endpoint through an API's route"
+            )
+        return api
 
     async def join(self, group: str) -> None:
         """Receive what is published to ``group``, until `leave` or the end of the connection.
