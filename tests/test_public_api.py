@@ -60,6 +60,25 @@ def test_star_import_gives_exactly_the_public_names() -> None:
     assert sorted(name for name in namespace if name != "__builtins__") == sorted(PUBLIC_NAMES)
 
 
+# Helpers other modules import, without an underscore (the package's style) but not public: in an
+# `__all__`, the reference would render them as API (tests/docs/test_reference.py).
+INTERNAL_HELPERS = [
+    "wsendpoints.codecs.check_codec_names",
+    "wsendpoints.codecs.message_codecs",
+    "wsendpoints.security.origin_of",
+    "wsendpoints.security.origin_policy",
+    "wsendpoints.websockets.connection_options",
+]
+
+
+@pytest.mark.parametrize("path", INTERNAL_HELPERS)
+def test_internal_helpers_stay_out_of_their_module_s_all(path: str) -> None:
+    module_name, _, name = path.rpartition(".")
+    module = importlib.import_module(module_name)
+    assert callable(getattr(module, name)), f"{path} is gone: drop it from INTERNAL_HELPERS"
+    assert name not in module.__all__
+
+
 @pytest.mark.parametrize("name", EXCEPTIONS)
 def test_exceptions_module_holds_every_exception(name: str) -> None:
     cls = getattr(exceptions, name)

@@ -47,7 +47,6 @@ __all__ = [
     "TextCodec",
     "UJSONCodec",
     "codec_names",
-    "message_codecs",
     "register_codec",
     "resolve_codec",
 ]

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from .exceptions import ConfigurationError
 
-__all__ = ["AnyOrigin", "OriginPolicy", "origin_policy"]
+__all__ = ["AnyOrigin", "OriginPolicy"]
 
 AnyOrigin = "*"
 """The ``allowed_origins`` entry that lets every origin in."""
