@@ -505,14 +505,14 @@ def test_no_asyncio_only_code_hides_in_the_package() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--max-message-size", "0", "max_message_size must be a positive integer, not 0"),
-        ("--max-message-size", "-5", "max_message_size must be a positive integer, not -5"),
-        ("--max-queue", "0", "max_queue must be a positive integer, not 0"),
-        ("--ping-interval", "-1", "ping_interval must be a positive number of seconds or None, not -1.0"),
-        ("--ping-timeout", "0", "ping_timeout must be a positive number of seconds or None, not 0.0"),
-        ("--shutdown-timeout", "-1", "shutdown_timeout must be a number of seconds, 0 or more, not -1.0"),
-        ("--shutdown-timeout", "nan", "shutdown_timeout must be a number of seconds, 0 or more, not nan"),
-        ("--port", "99999", "port must be an integer from 0 to 65535, not 99999"),
+        ("--max-message-size", "0", "--max-message-size must be a positive integer, not 0"),
+        ("--max-message-size", "-5", "--max-message-size must be a positive integer, not -5"),
+        ("--max-queue", "0", "--max-queue must be a positive integer, not 0"),
+        ("--ping-interval", "-1", "--ping-interval must be a positive number of seconds or off, not -1.0"),
+        ("--ping-timeout", "0", "--ping-timeout must be a positive number of seconds or off, not 0.0"),
+        ("--shutdown-timeout", "-1", "--shutdown-timeout must be a number of seconds, 0 or more, not -1.0"),
+        ("--shutdown-timeout", "nan", "--shutdown-timeout must be a number of seconds, 0 or more, not nan"),
+        ("--port", "99999", "--port must be an integer from 0 to 65535, not 99999"),
         (
             "--compression",
             "off --backend trio",
@@ -521,11 +521,39 @@ def test_no_asyncio_only_code_hides_in_the_package() -> None:
         ),
     ],
 )
-def test_cli_refuses_a_bad_server_option_before_serving(option: str, value: str, message: str) -> None:
+def test_cli_refuses_a_bad_server_option_naming_its_flag(option: str, value: str, message: str) -> None:
     # A server would take these without a word and misbehave later (or, for NaN, crash at shutdown).
+    # The user typed the flag: the error names it, not the Python name of the option behind it.
     with pytest.raises(SystemExit) as exited:
         main(["run", "wsendpoints.testing:nothing_to_import", option, *value.split()])
     assert exited.value.code == f"wsendpoints: error: {message}"
+
+
+def test_cli_leaves_the_app_s_own_option_errors_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same words from a route option in the app's code are about the code, not a flag.
+    (tmp_path / "app_with_a_bad_route.py").write_text(
+        "from wsendpoints import API, WebSocketEndpoint\n"
+        "api = API()\n"
+        "api.add_websocket('/', WebSocketEndpoint, max_message_size=0)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # main() adds the current directory
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "app_with_a_bad_route:api"])
+    assert exited.value.code == "wsendpoints: error: max_message_size must be a positive integer, not 0"
+
+
+def test_server_options_in_code_keep_their_python_names() -> None:
+    with pytest.raises(ConfigurationError, match=r"^max_queue must be a positive integer, not 0$"):
+        ServerOptions(max_queue=0)
+    with pytest.raises(
+        ConfigurationError, match=r"^ping_timeout must be a positive number of seconds or None, "
+    ):
+        API().run(ping_timeout=-1)
+    with pytest.raises(ConfigurationError, match=r"^port must be an integer from 0 to 65535, not 99999$"):
+        API().run(port=99999)
 
 
 def test_server_options_in_code_are_checked_too() -> None:

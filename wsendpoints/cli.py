@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 
 from . import __version__
 from .exceptions import ConfigurationError
-from .serving import BACKENDS, LOG_LEVELS, ServerOptions, serve
+from .serving import BACKENDS, LOG_LEVELS, ServerOptions, check_serve_arguments, serve
 
 __all__ = ["main"]
 
 _DEFAULTS = ServerOptions()
+# The options whose checks (ServerOptions, check_serve_arguments) begin their message with
+# the option's Python name; each has a flag of the same name.
+_CHECKED = {field.name for field in dataclasses.fields(ServerOptions)} | {"port"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     # Like `python -m`, look for the app's module in the current directory.
     sys.path.insert(0, os.getcwd())
+    # Checked before serve(), which checks them too: an error here is about a flag, and is
+    # named as one; the app's own errors (a route's max_message_size, say) come as they are.
     try:
         options = ServerOptions(
             max_message_size=args.max_message_size,
@@ -107,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             shutdown_timeout=args.shutdown_timeout,
             compression=args.compression,
         )
+        check_serve_arguments(backend=args.backend, log_level=args.log_level, port=args.port, options=options)
+    except ConfigurationError as exc:
+        sys.exit(f"wsendpoints: error: {_naming_the_flag(str(exc))}")
+    try:
         serve(
             args.app,
             host=args.host,
@@ -124,6 +134,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not _names_the_app(exc, args.app):
             raise  # an import in the app's own code: its traceback says which line
         sys.exit(f"wsendpoints: error: {exc}")
+
+
+def _naming_the_flag(message: str) -> str:
+    """``max_queue must be ...`` as ``--max-queue must be ...``: the user typed the flag, not the field.
+
+    And ``off`` where Python writes None (the ping options).
+    """
+    name, space, rest = message.partition(" ")
+    if name not in _CHECKED:
+        return message
+    return f"--{name.replace('_', '-')}{space}{rest.replace(' or None,', ' or off,')}"
 
 
 def _names_the_app(exc: ModuleNotFoundError, app: str) -> bool:

@@ -87,6 +87,25 @@ class ServerOptions:
             raise ConfigurationError(f"compression must be True or False, not {self.compression!r}")
 
 
+def check_serve_arguments(*, backend: str, log_level: str, port: int, options: ServerOptions) -> None:
+    """The checks `serve` makes first, before it imports the app.
+
+    The command line makes them itself before `serve`, so that it can tell an error in
+    its flags (which it names as flags) from one the app raises while it is imported.
+    """
+    if backend not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if not isinstance(log_level, str) or log_level.lower() not in LOG_LEVELS:
+        raise ConfigurationError(f"unknown log_level {log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
+    if type(port) is not int or not 0 <= port <= 65535:
+        raise ConfigurationError(f"port must be an integer from 0 to 65535, not {port!r}")
+    if backend == "trio" and not options.compression:
+        raise ConfigurationError(
+            "the trio backend cannot turn compression off: hypercorn always negotiates "
+            "permessage-deflate with clients that offer it"
+        )
+
+
 def import_app(target: str) -> API:
     """The `API` that ``"module:attribute"`` names."""
     from .applications import API
@@ -122,17 +141,7 @@ def serve(
     ``redis://127.0.0.1:6379/0``), so that one app runs alone or as several
     processes sharing a broker without a code change.
     """
-    if backend not in BACKENDS:
-        raise ConfigurationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if not isinstance(log_level, str) or log_level.lower() not in LOG_LEVELS:
-        raise ConfigurationError(f"unknown log_level {log_level!r}; expected one of {', '.join(LOG_LEVELS)}")
-    if type(port) is not int or not 0 <= port <= 65535:
-        raise ConfigurationError(f"port must be an integer from 0 to 65535, not {port!r}")
-    if backend == "trio" and not options.compression:
-        raise ConfigurationError(
-            "the trio backend cannot turn compression off: hypercorn always negotiates "
-            "permessage-deflate with clients that offer it"
-        )
+    check_serve_arguments(backend=backend, log_level=log_level, port=port, options=options)
     _configure_logging(log_level)
     if reload:
         if broadcast is not None:
