@@ -271,6 +271,13 @@ async def test_exception_before_accepting_closes_when_the_server_cannot_send_htt
 # -- catching disconnects -------------------------------------------------------------------------
 
 
+class _Clean:
+    """Codes that cannot be listed, only asked about one by one: the normal ones."""
+
+    def __contains__(self, code: object) -> bool:
+        return code in (1000, 1001)
+
+
 @pytest.mark.parametrize(
     ("options", "client_code", "seen"),
     [
@@ -278,6 +285,17 @@ async def test_exception_before_accepting_closes_when_the_server_cannot_send_htt
         pytest.param({"catch_disconnect": False}, 1001, "raised 1001", id="catch_disconnect=False"),
         pytest.param({"caught_close_codes": [1000]}, 1000, "after the block", id="caught code"),
         pytest.param({"caught_close_codes": [1000]}, 1001, "raised 1001", id="code not caught"),
+        *[
+            pytest.param(
+                {"catch_disconnect": False, "caught_close_codes": ALL_CODES},
+                code,
+                "after the block",
+                id=f"ALL_CODES {code}",
+            )
+            for code in (1000, 1007, 4000)
+        ],
+        pytest.param({"caught_close_codes": _Clean()}, 1001, "after the block", id="container, caught"),
+        pytest.param({"caught_close_codes": _Clean()}, 4000, "raised 4000", id="container, not caught"),
     ],
 )
 async def test_which_disconnects_async_with_silences(
@@ -300,52 +318,6 @@ async def test_which_disconnects_async_with_silences(
         await ws.close(client_code)
     assert events == [seen]
     assert error_records(caplog) == []
-
-
-@pytest.mark.parametrize("client_code", [1000, 1001, 1007, 4000])
-async def test_caught_close_codes_all_codes_silences_every_code(client_code: int) -> None:
-    api = API()
-    events: list[str] = []
-
-    # Typed, not through a dict of options: mypy checks that the route takes ALL_CODES.
-    @api.websocket_route("/", catch_disconnect=False, caught_close_codes=ALL_CODES)
-    async def listener(ws: WebSocket) -> None:
-        try:
-            async with ws:
-                await ws.receive()
-            events.append("after the block")
-        except WebSocketDisconnect as exc:
-            events.append(f"raised {exc.code}")
-
-    async with connect(api) as ws:
-        await ws.close(client_code)
-    assert events == ["after the block"]
-
-
-class _Clean:
-    """A container of codes that cannot be listed: the normal ones."""
-
-    def __contains__(self, code: object) -> bool:
-        return code in (1000, 1001)
-
-
-@pytest.mark.parametrize(("client_code", "seen"), [(1001, "after the block"), (4000, "raised 4000")])
-async def test_caught_close_codes_takes_a_container_asked_for_each_code(client_code: int, seen: str) -> None:
-    api = API()
-    events: list[str] = []
-
-    @api.websocket_route("/", caught_close_codes=_Clean())
-    async def listener(ws: WebSocket) -> None:
-        try:
-            async with ws:
-                await ws.receive()
-            events.append("after the block")
-        except WebSocketDisconnect as exc:
-            events.append(f"raised {exc.code}")
-
-    async with connect(api) as ws:
-        await ws.close(client_code)
-    assert events == [seen]
 
 
 async def test_uncaught_disconnect_leaving_the_view_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
