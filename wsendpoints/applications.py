@@ -342,10 +342,10 @@ class API:
                             # FunctionView.__call__ written here: the view's coroutine is then
                             # awaited by this frame, so each connection keeps a coroutine frame
                             # fewer (~0.3 KiB) and every message resumes one fewer.
-                            ws = app.connection(scope, receive, send)
+                            ws = app._connection(scope, receive, send)
                             if await ws._receive_connect():
                                 async with serving(ws, app.name):
-                                    await app.serve(ws)
+                                    await app._serve(ws)
                         elif _is_endpoint(app):
                             # Its dispatch() rather than the instance: the wrapper that the
                             # instance's __await__ returns would be kept as long, for nothing.

@@ -85,11 +85,11 @@ class FunctionView:
                 f"({', '.join(names) or 'none'}) after the WebSocket: {exc}"
             ) from None
 
-    def connection(self, scope: Scope, receive: Receive, send: Send) -> WebSocket:
+    def _connection(self, scope: Scope, receive: Receive, send: Send) -> WebSocket:
         """The `WebSocket` of one connection to this view, with the route's options."""
         return WebSocket(scope, receive, send, caught_close_codes=self._caught, **self._options)
 
-    def serve(self, ws: WebSocket) -> Awaitable[None]:
+    def _serve(self, ws: WebSocket) -> Awaitable[None]:
         """What runs as the connection's handler: the view, after the ``authenticate`` hook if any.
 
         Without a hook this is the view's own coroutine, with no frame of ours
@@ -105,7 +105,7 @@ class FunctionView:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # `API.__call__` does the same for its routes, in its own frame: keep the two in step.
-        ws = self.connection(scope, receive, send)
+        ws = self._connection(scope, receive, send)
         if await ws._receive_connect():
             async with serving(ws, self.name):
-                await self.serve(ws)
+                await self._serve(ws)
