@@ -27,7 +27,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from wsendpoints import WebSocket
 from wsendpoints.codecs import Codec, JSONCodec, ORJSONCodec, UJSONCodec, resolve_codec
+from wsendpoints.types import Message
 
 HAVE_ORJSON = importlib.util.find_spec("orjson") is not None
 needs_orjson = pytest.mark.skipif(not HAVE_ORJSON, reason="the fast extra (orjson) is not installed")
@@ -237,6 +239,31 @@ def test_encode_gives_compact_utf8_text(codec: type) -> None:
 @pytest.mark.parametrize("codec", CODECS)
 def test_json_codecs_read_text_frames(codec: type) -> None:
     assert codec().frame == "text"
+
+
+@pytest.mark.parametrize("codec", CODECS)
+async def test_send_sends_what_the_codec_encodes_and_raises_what_it_raises(codec: type) -> None:
+    # WebSocket.send has UJSONCodec.encode written inline: the two must not drift apart.
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(event: Message) -> None:
+        sent.append(event)
+
+    ws = WebSocket({"type": "websocket", "path": "/"}, receive, send, send_type=codec())
+    await ws.accept()
+    for name, value in VALUES.items():
+        sent.clear()
+        try:
+            await ws.send(value)
+        except Exception as exc:
+            got: tuple[Any, ...] = ("raises", type(exc), str(exc))
+        else:
+            [event] = sent
+            got = ("value", event["text"])
+        assert got == outcome(codec().encode, value), name
 
 
 # -- payloads to receive ---------------------------------------------------------------------------

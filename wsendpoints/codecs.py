@@ -161,13 +161,24 @@ class UJSONCodec:
     @staticmethod
     def encode(value: Any) -> str:
         """Turn a value into a payload; ``TypeError`` if it cannot."""
+        # `WebSocket.send` has this body inline: keep the two in step.
         # Text frames are UTF-8 already, so escaping non-ASCII or "/" only inflates them.
         try:
             # The flags go by position (ensure_ascii, encode_html_chars, escape_forward_slashes):
             # ujson parses keyword arguments slowly, ~0.35 µs a call for these two.
-            return ujson.dumps(value, False, False, False)
-        except (OverflowError, ValueError) as exc:
-            raise TypeError(f"cannot encode as JSON: {exc}") from exc
+            return _ujson_dumps(value, False, False, False)
+        except _UJSON_ENCODE_ERRORS as exc:
+            raise _not_json(exc) from exc
+
+
+_ujson_dumps = ujson.dumps
+# What ujson raises for a value it cannot encode besides TypeError: a number too big,
+# a structure too deep or circular.
+_UJSON_ENCODE_ERRORS = (OverflowError, ValueError)
+
+
+def _not_json(exc: Exception) -> TypeError:
+    return TypeError(f"cannot encode as JSON: {exc}")
 
 
 # ORJSONCodec's way out: what UJSONCodec does with a value is the reference.
