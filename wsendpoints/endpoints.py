@@ -166,7 +166,8 @@ class WebSocketEndpoint:
                 key = ws._receive_key
                 decode = ws._decode
                 while True:
-                    message = await ws._receive()
+                    receive = ws._receive
+                    message = await receive()
                     data = message.get(key)
                     if data is None:
                         data = await ws._payload(message, ws._receive_codec)

@@ -484,7 +484,11 @@ class WebSocket:
 
     async def receive(self) -> Any:
         """The next message, decoded with the connection's receive codec."""
-        message = await self._receive()
+        # A callable kept in a slot is read into a local before the call, here and in every
+        # per-message call below: CPython 3.11 cannot specialise `self._receive()` (it looks
+        # for a method), so each such call would take its slow generic path, ~100 instructions.
+        receive = self._receive
+        message = await receive()
         data = message.get(self._receive_key)
         if data is None:
             data = await self._payload(message, self._receive_codec)
@@ -521,7 +525,8 @@ class WebSocket:
         return await self._receive_as(_MSGPACK)
 
     async def _receive_as(self, codec: Codec) -> Any:
-        message = await self._receive()
+        receive = self._receive
+        message = await receive()
         data = message.get("bytes" if codec.frame == "bytes" else "text")
         if data is None:
             data = await self._payload(message, codec)
@@ -537,7 +542,8 @@ class WebSocket:
 
         A message over ``max_message_size`` closes with 1009, as for `receive`.
         """
-        received = await self._receive()
+        receive = self._receive
+        received = await receive()
         # ASGI promises a mapping, servers give dicts: copy only what middleware made otherwise.
         message = received if type(received) is dict else dict(received)
         if message["type"] == "websocket.receive":
@@ -648,12 +654,14 @@ class WebSocket:
             except _UJSON_ENCODE_ERRORS as exc:
                 raise _not_json(exc) from exc
         else:
-            data = self._encode(value)
+            encode = self._encode
+            data = encode(value)
         key = self._send_key
         if key is None:  # a codec whose output type is not known: auto, or one of the app's
             key, data = _frame(data, self._send_codec)
+        send = self._send_data
         try:
-            await self._send_data({"type": "websocket.send", key: data})
+            await send({"type": "websocket.send", key: data})
         except _NOT_GONE:
             raise
         except Exception as exc:
@@ -741,8 +749,9 @@ class WebSocket:
                 _check_status(event["status"])
             _check_headers(event.get("headers", ()))
             self._enter(_CLOSED)
+        send = self._send
         try:
-            await self._send(event)
+            await send(event)
         except _APP_ERRORS:
             raise
         except Exception as exc:
