@@ -1,7 +1,8 @@
 """The app the real-server protocol tests run: calls the WebSocket protocol does not allow.
 
 Each server answers these in its own way (a dropped connection, a changed code, a
-crash), so wsendpoints refuses them before anything reaches the server.
+crash), so wsendpoints refuses them before anything reaches the server. `/record` and
+`/recorded` report the close codes clients sent; `/cookies` sends back the handshake's cookies.
 """
 
 from __future__ import annotations
@@ -44,3 +45,9 @@ async def report(ws: WebSocket) -> None:
     async with ws:
         await ws.send(recorded)
         recorded.clear()
+
+
+@api.websocket_route("/cookies", send_type="json")
+async def cookies(ws: WebSocket) -> None:
+    async with ws:
+        await ws.send(dict(ws.cookies))
