@@ -110,11 +110,14 @@ async def test_a_utf8_cookie_reads_as_utf8_and_a_legacy_one_as_it_came(
 ) -> None:
     if server == "uvicorn-websockets":
         request.applymarker(pytest.mark.xfail(reason=UVICORN_LEGACY_NON_ASCII))
+
     # Browsers send a cookie's characters as UTF-8; servers hand the header over byte for byte.
-    # websockets writes header values as ISO-8859-1, so each character below is one byte on the wire.
-    utf8 = "café".encode().decode("latin-1")
+    # websockets writes header values as ISO-8859-1: each character of these is one byte on the wire.
+    def as_utf8(text: str) -> str:
+        return text.encode().decode("latin-1")
+
     legacy = "\xe9t\xe9"  # latin-1 bytes that are not UTF-8
-    header = f"name={utf8}; legacy={legacy}; emoji={'😀'.encode().decode('latin-1')}"
+    header = f"name={as_utf8('café')}; legacy={legacy}; emoji={as_utf8('😀')}"
     async with connect(
         f"{running.url}/cookies", additional_headers={"Cookie": header}, open_timeout=TIMEOUT
     ) as ws:
